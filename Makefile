@@ -1,0 +1,53 @@
+# Two commands on a fresh machine:
+#   make lab    set up .venv and open the course in JupyterLab
+#   make test   set up .venv and run the unit tests and every notebook (nbval)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8888
+NOTEBOOKS ?= notebooks
+STAMP := $(VENV)/.installed
+
+.PHONY: help install lab test unit notebooks execute benchmark clean
+
+help:
+	@echo "make lab        set up .venv (first time) and open JupyterLab on the course"
+	@echo "make test       set up .venv (first time), run unit tests and all notebooks (nbval)"
+	@echo "make unit       unit tests only;  make notebooks: nbval only"
+	@echo "make execute    re-execute every notebook in place (to commit fresh outputs)"
+	@echo "make benchmark  full benchmark run -> benchmarks/results/"
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: install
+	$(VENV)/bin/jupyter lab --port=$(PORT) --notebook-dir=. notebooks/00_introduction.ipynb
+
+test: install
+	$(PY) -m pytest -q tests $(NOTEBOOKS) --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900 -p no:cacheprovider
+
+unit: install
+	$(PY) -m pytest -q tests -p no:cacheprovider
+
+notebooks: install
+	$(PY) -m pytest -q $(NOTEBOOKS) --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900 -p no:cacheprovider
+
+execute: install
+	for nb in $(NOTEBOOKS)/*.ipynb; do \
+		$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
+	done
+
+benchmark: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache

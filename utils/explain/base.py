@@ -1,0 +1,234 @@
+"""What every explainer shares: input checks, compiled batched model calls, gradients, progress bars.
+
+Every method in :mod:`utils.explain` has the signature
+``method(model, image, target, **options) -> np.ndarray`` of shape (H, W), where ``image`` is one
+(H, W, 3) float image in [0, 255] at the model's input size and ``target`` a class index.
+Methods register themselves with :func:`register`, so ``METHODS[name]`` finds them.
+
+Speed matters on a laptop CPU: calling a Keras model eagerly, ``model(x)``, is 8-16x slower than a
+compiled call, and throughput stops growing past a batch of ~16 images. So perturbation methods go
+through :func:`predict` (batched, compiled) and gradient methods through :func:`logit_gradients`.
+:func:`count_model_calls` counts how many images the model saw (the benchmarks report it).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterable, Iterator
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from ..models import logits_model
+
+Explainer = Callable[..., np.ndarray]
+METHODS: dict[str, Explainer] = {}
+
+DEFAULT_BATCH_SIZE = 32
+SHOW_PROGRESS = True  # set utils.explain.base.SHOW_PROGRESS = False to silence every bar
+
+
+def register(name: str) -> Callable[[Explainer], Explainer]:
+    """Decorator: add an explainer to :data:`METHODS` under ``name``."""
+
+    def decorate(fn: Explainer) -> Explainer:
+        if name in METHODS and METHODS[name] is not fn:
+            raise ValueError(f"two explainers registered as {name!r}")
+        METHODS[name] = fn
+        return fn
+
+    return decorate
+
+
+# --------------------------------------------------------------------------- input checks
+def check_image(model: keras.Model, image: np.ndarray) -> np.ndarray:
+    """Return ``image`` as float32 (H, W, 3) after checking it fits ``model``; raise ValueError otherwise."""
+    image = np.asarray(image)
+    if image.ndim == 4 and image.shape[0] == 1:
+        raise ValueError(f"Pass one image of shape (H, W, 3), not a batch of shape {image.shape}: use image[0].")
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(
+            f"Expected one RGB image of shape (H, W, 3), got shape {image.shape}. "
+            "Load files with utils.data.load_image(path), which also converts grayscale and RGBA."
+        )
+    expected = tuple(model.inputs[0].shape[1:3])
+    if None not in expected and tuple(image.shape[:2]) != expected:
+        raise ValueError(
+            f"The model expects {expected[0]}x{expected[1]} images, got {image.shape[0]}x{image.shape[1]}. "
+            f"Use utils.data.load_image(path, size={expected[0]})."
+        )
+    if not np.all(np.isfinite(image)):
+        raise ValueError("The image contains NaN or infinite values.")
+    lo, hi = float(image.min()), float(image.max())
+    if lo < 0 or hi > 255:
+        raise ValueError(f"Pixel values must lie in [0, 255] (raw RGB), got [{lo:.3g}, {hi:.3g}].")
+    if hi <= 1.0 and hi > 0:
+        raise ValueError(
+            f"Pixel values lie in [{lo:.3g}, {hi:.3g}]: this looks like an image scaled to [0, 1]. "
+            "The zoo models take raw pixels in [0, 255]; multiply by 255."
+        )
+    return image.astype(np.float32)
+
+
+def num_classes(model: keras.Model) -> int:
+    """Number of output classes of ``model``."""
+    return int(model.outputs[0].shape[-1])
+
+
+def check_target(model: keras.Model, target) -> int:
+    """Return ``target`` as an int class index, or raise ValueError if the model has no such class."""
+    if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer)):
+        raise ValueError(f"target must be a class index (an int), got {target!r}.")
+    n = num_classes(model)
+    if not 0 <= int(target) < n:
+        raise ValueError(f"target={target} is outside the model's classes 0..{n - 1}.")
+    return int(target)
+
+
+# --------------------------------------------------------------------------- compiled model calls
+_COUNTER: list[int] = []
+
+
+@contextlib.contextmanager
+def count_model_calls() -> Iterator[list[int]]:
+    """Count the images passed through :func:`predict` and :func:`logit_gradients` in this block.
+
+    ``with count_model_calls() as n: ...`` then ``n[0]`` is the number of images evaluated.
+    """
+    counter = [0]
+    _COUNTER.append(counter)
+    try:
+        yield counter
+    finally:
+        _COUNTER.remove(counter)
+
+
+def _count(n: int) -> None:
+    for counter in _COUNTER:
+        counter[0] += n
+
+
+def _compiled(model: keras.Model, kind: str, build: Callable[[], Callable]) -> Callable:
+    """Cache a compiled function on the model object (one per model and kind)."""
+    cache = model.__dict__.setdefault("_course_compiled", {})
+    if kind not in cache:
+        cache[kind] = build()
+    return cache[kind]
+
+
+def forward_fn(model: keras.Model, logits: bool = False) -> Callable[[tf.Tensor], tf.Tensor]:
+    """A compiled (``tf.function``) forward pass of ``model`` returning probabilities or logits."""
+    net = logits_model(model) if logits else model
+    spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
+    return _compiled(model, f"forward_{logits}", lambda: tf.function(lambda x: net(x, training=False),
+                                                                     input_signature=[spec], reduce_retracing=True))
+
+
+def predict(model: keras.Model, images: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE,
+            logits: bool = False) -> np.ndarray:
+    """Model outputs (probabilities, or logits) for a stack of images, in compiled batches."""
+    images = np.asarray(images, dtype=np.float32)
+    fn = forward_fn(model, logits)
+    outputs = [fn(tf.constant(images[i:i + batch_size])).numpy() for i in range(0, len(images), batch_size)]
+    _count(len(images))
+    return np.concatenate(outputs) if outputs else np.zeros((0, num_classes(model)), np.float32)
+
+
+def logit_gradients(model: keras.Model, images: np.ndarray, target: int,
+                    batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Target logit and its gradient with respect to the input pixels, for a stack of images.
+
+    Gradients of the pre-softmax logit, not of the probability: the softmax saturates for confident
+    predictions and would make every gradient-based map fade.
+    Returns ``(logits of shape (N,), gradients of shape (N, H, W, 3))``.
+    """
+    net = logits_model(model)
+    spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
+
+    def build():
+        @tf.function(input_signature=[spec, tf.TensorSpec([], tf.int32)], reduce_retracing=True)
+        def grad(x, t):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                score = net(x, training=False)[:, t]
+            return score, tape.gradient(score, x)
+
+        return grad
+
+    fn = _compiled(model, "logit_gradients", build)
+    images = np.asarray(images, dtype=np.float32)
+    scores, grads = [], []
+    for i in range(0, len(images), batch_size):
+        s, g = fn(tf.constant(images[i:i + batch_size]), tf.constant(target, tf.int32))
+        scores.append(s.numpy())
+        grads.append(g.numpy())
+    _count(len(images))
+    return np.concatenate(scores), np.concatenate(grads)
+
+
+# --------------------------------------------------------------------------- layers
+def spatial_layers(model: keras.Model) -> list[str]:
+    """Names of the layers whose output is a spatial feature map (batch, h, w, channels)."""
+    names = []
+    for layer in model.layers:
+        try:
+            shape = layer.output.shape
+        except (AttributeError, ValueError):
+            continue
+        if len(shape) == 4 and not isinstance(layer, keras.layers.InputLayer) and shape[1] and shape[1] > 1:
+            names.append(layer.name)
+    return names
+
+
+def conv_layers(model: keras.Model) -> list[str]:
+    """Names of the convolution layers of ``model`` (Conv2D, DepthwiseConv2D, SeparableConv2D)."""
+    kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+    return [layer.name for layer in model.layers if isinstance(layer, kinds)]
+
+
+def resolve_feature_layer(model: keras.Model, layer: str | None = None) -> str:
+    """The layer whose feature maps CAM methods use: ``layer`` if given, else the last spatial one.
+
+    Raises a ValueError that lists the candidates when ``layer`` does not exist, and one that says
+    why when the model has no convolutional layer at all.
+    """
+    if not conv_layers(model):
+        raise ValueError(
+            f"Model {model.name!r} has no convolutional layer, so CAM methods (Grad-CAM, Score-CAM) do "
+            "not apply. Use a model-agnostic method instead: 'lime', 'kernel_shap', 'occlusion', 'rise', "
+            "'saliency' or 'integrated_gradients'."
+        )
+    candidates = spatial_layers(model)
+    if layer is None:
+        return candidates[-1]
+    names = {lyr.name for lyr in model.layers}
+    if layer not in names:
+        shown = ", ".join(candidates[-8:])
+        raise ValueError(
+            f"Model {model.name!r} has no layer named {layer!r}. Layers with spatial feature maps "
+            f"(last {min(8, len(candidates))} of {len(candidates)}): {shown}. "
+            "See utils.explain.base.spatial_layers(model) for all of them."
+        )
+    if layer not in candidates:
+        raise ValueError(f"Layer {layer!r} has no spatial output (shape {model.get_layer(layer).output.shape}); "
+                         f"pick one of the last convolutional blocks, e.g. {candidates[-1]!r}.")
+    return layer
+
+
+# --------------------------------------------------------------------------- progress and seeds
+def progress(iterable: Iterable, total: int | None = None, desc: str = "", enabled: bool | None = None):
+    """A tqdm progress bar that ``enabled=False`` (or ``SHOW_PROGRESS = False``) switches off."""
+    show = SHOW_PROGRESS if enabled is None else enabled
+    return tqdm(iterable, total=total, desc=desc, disable=not show, leave=False)
+
+
+def rng(seed: int | None) -> np.random.Generator:
+    """The random generator a sampling method must use: the same seed gives the same map."""
+    return np.random.default_rng(seed)
+
+
+def resize_map(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a 2-D map to ``size`` = (H, W), with half-pixel centres (tf.image.resize)."""
+    resized = tf.image.resize(np.asarray(saliency, np.float32)[None, ..., None], size, method="bilinear")
+    return resized.numpy()[0, ..., 0]

