@@ -1,0 +1,100 @@
+"""Figures shared by the image notebooks: photo grids, heatmap overlays, method comparisons.
+
+Introduced in notebook 00 (``show_images``) and 04-05 (overlays). One style for all notebooks, so a
+student reads every heatmap the same way: the image in grey-scale underneath, the map on top with a
+colour bar, red = evidence for the class.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def as_uint8(image: np.ndarray) -> np.ndarray:
+    """A [0, 255] float image as uint8 for display."""
+    return np.clip(np.asarray(image), 0, 255).astype(np.uint8)
+
+
+def normalize_map(saliency: np.ndarray, signed: bool = False) -> np.ndarray:
+    """Scale a map for display: to [0, 1] (``signed=False``) or to [-1, 1] keeping zero at zero."""
+    saliency = np.asarray(saliency, dtype=np.float32)
+    if signed:
+        peak = float(np.abs(saliency).max())
+        return saliency / peak if peak > 0 else saliency
+    lo, hi = float(saliency.min()), float(saliency.max())
+    return (saliency - lo) / (hi - lo) if hi > lo else np.zeros_like(saliency)
+
+
+def _grid(n: int, cols: int, size: float) -> tuple[plt.Figure, np.ndarray]:
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, axes.flat
+
+
+def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, cols: int = 4,
+                size: float = 2.6) -> plt.Figure:
+    """A grid of [0, 255] RGB images with optional titles."""
+    fig, axes = _grid(len(images), cols, size)
+    for i, (ax, image) in enumerate(zip(axes, images)):
+        ax.imshow(as_uint8(image))
+        ax.set_title(titles[i] if titles else "", fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def overlay(ax: plt.Axes, image: np.ndarray, saliency: np.ndarray, title: str = "", signed: bool = False,
+            alpha: float = 0.55, colorbar: bool = False) -> plt.Axes:
+    """Draw ``saliency`` over a grey version of ``image`` on ``ax``.
+
+    Unsigned maps use 'jet' on [0, 1]; signed maps use 'bwr' on [-1, 1] (red for, blue against).
+    """
+    grey = as_uint8(image).mean(axis=-1)
+    ax.imshow(grey, cmap="gray", vmin=0, vmax=255)
+    if signed:
+        shown = ax.imshow(normalize_map(saliency, signed=True), cmap="bwr", vmin=-1, vmax=1, alpha=alpha)
+    else:
+        shown = ax.imshow(normalize_map(saliency), cmap="jet", vmin=0, vmax=1, alpha=alpha)
+    if colorbar:
+        plt.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+    return ax
+
+
+def show_maps(image: np.ndarray, maps: Mapping[str, np.ndarray], signed: bool | Mapping[str, bool] = False,
+              cols: int = 4, size: float = 2.8, show_image: bool = True) -> plt.Figure:
+    """The image followed by one overlay per named map (e.g. one per method or per layer)."""
+    n = len(maps) + int(show_image)
+    fig, axes = _grid(n, min(cols, n), size)
+    axes = list(axes)
+    if show_image:
+        axes[0].imshow(as_uint8(image))
+        axes[0].set_title("input", fontsize=9)
+        axes[0].axis("off")
+        axes = axes[1:]
+    for ax, (name, saliency) in zip(axes, maps.items()):
+        is_signed = signed.get(name, False) if isinstance(signed, Mapping) else signed
+        overlay(ax, image, saliency, title=name, signed=is_signed)
+    fig.tight_layout()
+    return fig
+
+
+def show_grid(images: Sequence[np.ndarray], maps: Sequence[Mapping[str, np.ndarray]],
+              row_titles: Sequence[str] | None = None, size: float = 2.2) -> plt.Figure:
+    """Rows = images, columns = methods: the comparison grid of notebook 08."""
+    methods = list(maps[0])
+    fig, axes = plt.subplots(len(images), len(methods) + 1, figsize=(size * (len(methods) + 1), size * len(images)),
+                             squeeze=False)
+    for r, (image, row) in enumerate(zip(images, maps)):
+        axes[r, 0].imshow(as_uint8(image))
+        axes[r, 0].set_title(row_titles[r] if row_titles else "", fontsize=8)
+        axes[r, 0].axis("off")
+        for c, name in enumerate(methods, start=1):
+            overlay(axes[r, c], image, row[name], title=name if r == 0 else "")
+    fig.tight_layout()
+    return fig
