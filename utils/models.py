@@ -165,9 +165,10 @@ def _load_lite0_weights(model: keras.Model, state: dict[str, np.ndarray]) -> Non
             layer.set_weights([state[f"{prefix}.weight"].T, state[f"{prefix}.bias"]])
 
 
-def _efficientnet_lite0() -> keras.Model:
+def _efficientnet_lite0(pretrained: bool = True) -> keras.Model:
     model = build_efficientnet_lite0()
-    _load_lite0_weights(model, load_legacy_state_dict(lite0_weights_path()))
+    if pretrained:
+        _load_lite0_weights(model, load_legacy_state_dict(lite0_weights_path()))
     return model
 
 
@@ -183,14 +184,15 @@ def keras_weights_path(name: str) -> Path:
     return keras_cache_dir() / KERAS_WEIGHTS[name][0]
 
 
-def _with_contract(name: str, backbone_fn: Callable, preprocess: keras.layers.Layer) -> keras.Model:
+def _with_contract(name: str, backbone_fn: Callable, preprocess: keras.layers.Layer,
+                   pretrained: bool = True) -> keras.Model:
     """Build a keras.applications model on [0, 255] RGB input with a separate softmax layer.
 
     The backbone is built on top of the preprocessing layer (``input_tensor``) so that the result is
     one flat functional graph: its internal layers stay reachable by name (Grad-CAM needs them).
     """
     path = keras_weights_path(name)
-    if not path.is_file():
+    if pretrained and not path.is_file():
         raise ModelUnavailableError(
             f"The ImageNet weights of {name!r} are not on this machine (looked for {path}). "
             "Run `./get_dataset.sh models` once while online, or use load_model('efficientnet_lite0'), "
@@ -199,26 +201,29 @@ def _with_contract(name: str, backbone_fn: Callable, preprocess: keras.layers.La
     inputs = keras.Input((224, 224, 3), name="image")
     backbone = backbone_fn(weights=None, classifier_activation=None, input_tensor=preprocess(inputs))
     try:
-        backbone.load_weights(str(path))
+        if pretrained:
+            backbone.load_weights(str(path))
     except Exception as err:
         raise ModelUnavailableError(
             f"Could not read the weights of {name!r} from {path} ({type(err).__name__}: {err}). "
             "Delete the file and run `./get_dataset.sh models` again."
         ) from err
+    # keras.applications names its final Dense 'predictions'; ours is 'logits', as in Lite0.
+    backbone.layers[-1].name = "logits"
     outputs = keras.layers.Activation("softmax", name="predictions")(backbone.output)
     return keras.Model(inputs, outputs, name=name)
 
 
-def _mobilenet_v2() -> keras.Model:
+def _mobilenet_v2(pretrained: bool = True) -> keras.Model:
     pre = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")
-    return _with_contract("mobilenet_v2", keras.applications.MobileNetV2, pre)
+    return _with_contract("mobilenet_v2", keras.applications.MobileNetV2, pre, pretrained)
 
 
-def _resnet50() -> keras.Model:
-    return _with_contract("resnet50", keras.applications.ResNet50, CaffePreprocess(name="preprocess"))
+def _resnet50(pretrained: bool = True) -> keras.Model:
+    return _with_contract("resnet50", keras.applications.ResNet50, CaffePreprocess(name="preprocess"), pretrained)
 
 
-_BUILDERS: dict[str, Callable[[], keras.Model]] = {
+_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "efficientnet_lite0": _efficientnet_lite0,
     "mobilenet_v2": _mobilenet_v2,
     "resnet50": _resnet50,
@@ -230,14 +235,18 @@ def _cached(name: str) -> keras.Model:
     return _BUILDERS[name]()
 
 
-def load_model(name: str = "efficientnet_lite0", *, fresh: bool = False) -> keras.Model:
+def load_model(name: str = "efficientnet_lite0", *, fresh: bool = False, pretrained: bool = True) -> keras.Model:
     """Return the zoo model ``name`` (see the module docstring for the contract).
 
     Models are cached per process, so notebooks and explainers can call this freely; pass
     ``fresh=True`` for a private copy (for example before randomising its weights).
+    ``pretrained=False`` gives the same architecture and contract with randomly initialised weights
+    (always a fresh copy; works offline for every model: tests and the randomisation sanity check use it).
     """
     if name not in _BUILDERS:
         raise ValueError(f"Unknown model {name!r}. Choose one of: {', '.join(MODEL_NAMES)}.")
+    if not pretrained:
+        return _BUILDERS[name](pretrained=False)
     return _BUILDERS[name]() if fresh else _cached(name)
 
 
@@ -254,21 +263,19 @@ def input_size(model: keras.Model) -> int:
     return int(model.inputs[0].shape[1])
 
 
-_LOGITS_CACHE: dict[int, keras.Model] = {}
-
-
 def logits_model(model: keras.Model) -> keras.Model:
     """A model sharing ``model``'s weights that returns pre-softmax logits instead of probabilities."""
-    key = id(model)
-    if key not in _LOGITS_CACHE:
+    cached = model.__dict__.get("_course_logits_model")
+    if cached is None:
         last = model.layers[-1]
         if not (isinstance(last, keras.layers.Activation) and last.get_config()["activation"] == "softmax"):
             raise ValueError(
                 f"Model {model.name!r} does not end with a separate softmax layer, so its logits cannot be "
                 "read. Build it with classifier_activation=None followed by keras.layers.Activation('softmax')."
             )
-        _LOGITS_CACHE[key] = keras.Model(model.inputs, last.input, name=f"{model.name}_logits")
-    return _LOGITS_CACHE[key]
+        cached = keras.Model(model.inputs, last.input, name=f"{model.name}_logits")
+        model.__dict__["_course_logits_model"] = cached
+    return cached
 
 
 # --------------------------------------------------------------------------- labels
