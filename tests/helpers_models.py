@@ -2,10 +2,9 @@
 
 ``random_zoo_model(name)`` returns a model with the same contract as
 :func:`utils.models.load_model` (float32 RGB [0, 255] input at 224x224, preprocessing inside the
-model, a separate softmax layer named ``"predictions"`` whose input is the logits), but with seeded
-random weights. ``keras.applications`` weights are downloaded at run time, so offline tests of
-``mobilenet_v2`` and ``resnet50`` use these instead (issue 5: "with randomly initialised weights
-otherwise").
+model, a separate softmax layer named ``"predictions"`` whose input is the ``"logits"`` layer), with
+seeded random weights: ``load_model(name, pretrained=False)`` built under a fixed seed and cached,
+so a test module builds each architecture once (ResNet50 takes a few seconds).
 """
 from __future__ import annotations
 
@@ -13,33 +12,15 @@ import functools
 
 import keras
 
-from utils.models import CaffePreprocess, MODEL_NAMES, build_efficientnet_lite0
-
-
-def _keras_application(name: str) -> keras.Model:
-    inputs = keras.Input((224, 224, 3), name="image")
-    if name == "mobilenet_v2":
-        pre = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")
-        backbone_fn = keras.applications.MobileNetV2
-    else:
-        pre = CaffePreprocess(name="preprocess")
-        backbone_fn = keras.applications.ResNet50
-    backbone = backbone_fn(weights=None, classifier_activation=None, input_tensor=pre(inputs))
-    # keras.applications names its last Dense "predictions" too; the contract keeps that name for the softmax.
-    backbone.layers[-1].name = "logits"
-    outputs = keras.layers.Activation("softmax", name="predictions")(backbone.output)
-    return keras.Model(inputs, outputs, name=name)
+from utils.models import load_model
 
 
 @functools.lru_cache(maxsize=None)
 def random_zoo_model(name: str, seed: int = 0) -> keras.Model:
-    """A zoo model (``"efficientnet_lite0"``, ``"mobilenet_v2"``, ``"resnet50"``) with random weights.
+    """A zoo model (``"efficientnet_lite0"``, ``"mobilenet_v2"``, ``"resnet50"``) with seeded random weights.
 
-    Cached per (name, seed): treat the returned model as read-only (copy it before changing weights).
+    Cached per (name, seed): treat it as read-only (build your own with
+    ``load_model(name, pretrained=False)`` before changing weights).
     """
-    if name not in MODEL_NAMES:
-        raise ValueError(f"Unknown model {name!r}. Choose one of: {', '.join(MODEL_NAMES)}.")
     keras.utils.set_random_seed(seed)
-    if name == "efficientnet_lite0":
-        return build_efficientnet_lite0()
-    return _keras_application(name)
+    return load_model(name, pretrained=False)
