@@ -1,0 +1,109 @@
+"""Unit tests of utils.tabular and utils.lime_tabular (notebooks 01-02)."""
+import numpy as np
+import pandas as pd
+import pytest
+from lime.lime_tabular import LimeTabularExplainer
+
+from utils import lime_tabular as L
+from utils import tabular as T
+
+
+@pytest.fixture(scope="module")
+def task():
+    X, y = T.penguin_task()
+    return T.split(X, y)
+
+
+def test_penguin_task_shape_and_kinds():
+    X, y = T.penguin_task()
+    assert X.shape == (214, 6) and set(np.unique(y)) == {0, 1}
+    assert isinstance(X["island"].dtype, pd.CategoricalDtype) and X["island"].cat.categories[0] == "Dream"
+
+
+def test_one_hot_drops_reference_levels(task):
+    Xtr, _, ytr, _ = task
+    names = T.transformed_feature_names(T.train_logistic_regression(Xtr, ytr))
+    assert "sex_male" in names and "sex_female" not in names and "island_Dream" not in names
+
+
+def test_contributions_sum_to_log_odds(task):
+    Xtr, Xte, ytr, _ = task
+    model = T.train_logistic_regression(Xtr, ytr)
+    row = Xte.iloc[[3]]
+    p = model.predict_proba(row)[0, 1]
+    assert T.logistic_contributions(model, row).sum() == pytest.approx(np.log(p / (1 - p)))
+
+
+def test_codes_round_trip(task):
+    Xtr = task[0]
+    back = T.decode_codes(T.encode_codes(Xtr))
+    assert (back["island"].astype(str).to_numpy() == Xtr["island"].astype(str).to_numpy()).all()
+    np.testing.assert_allclose(back[T.NUMERICAL].to_numpy(), Xtr[T.NUMERICAL].to_numpy())
+
+
+def test_bad_inputs_raise_value_error(task):
+    Xtr = task[0]
+    with pytest.raises(ValueError, match="columns"):
+        T.penguin_task(pd.DataFrame({"a": [1]}))
+    with pytest.raises(ValueError, match="exactly one row"):
+        T.logistic_contributions(T.train_logistic_regression(*task[::2]), Xtr.iloc[:2])
+    with pytest.raises(ValueError, match="columns"):
+        T.decode_codes(np.zeros((2, 3)))
+    A = T.encode_codes(Xtr)
+    f = lambda Z: np.c_[1 - Z[:, 0] * 0, Z[:, 0] * 0]
+    with pytest.raises(ValueError, match="one row"):
+        L.explain_tabular(A[:2], f, A)
+    with pytest.raises(ValueError, match="NaN"):
+        L.explain_tabular(A[0], f, np.where(A > 1e9, 0, np.nan))
+    with pytest.raises(ValueError, match="positive"):
+        L.exponential_kernel(np.ones(3), 0)
+    with pytest.raises(ValueError, match="num_features"):
+        L.explain_tabular(A[0], f, A, num_features=9, num_samples=50)
+
+
+def _linear_black_box(coef):
+    """P(class 1) = 0.5 + x . coef, a black box whose local slopes are known exactly."""
+    def predict(Z):
+        p = np.clip(0.5 + Z @ coef, 0, 1)
+        return np.c_[1 - p, p]
+    return predict
+
+
+def test_recovers_linear_coefficients_sign_and_order():
+    rng = np.random.RandomState(0)
+    train = rng.normal(size=(500, 4))
+    coef = np.array([0.08, -0.04, 0.02, 0.0])
+    exp = L.explain_tabular(train[0], _linear_black_box(coef), train, num_samples=4000, seed=0,
+                            kernel_width=3.0)
+    w = exp.as_array(4) / train.std(axis=0)  # LIME's weights are per standard deviation
+    np.testing.assert_allclose(w, coef, atol=2e-3)
+    assert list(np.argsort(-np.abs(w))[:3]) == [0, 1, 2]
+    assert exp.score > 0.99
+
+
+def test_same_seed_same_weights_other_seed_other_weights(task):
+    Xtr, Xte, ytr, _ = task
+    f = T.proba_on_codes(T.train_logistic_regression(Xtr, ytr))
+    A = T.encode_codes(Xtr)
+    x = T.encode_codes(Xte)[0]
+    a = L.explain_tabular(x, f, A, [4, 5], num_samples=500, seed=3).as_array(6)
+    b = L.explain_tabular(x, f, A, [4, 5], num_samples=500, seed=3).as_array(6)
+    c = L.explain_tabular(x, f, A, [4, 5], num_samples=500, seed=4).as_array(6)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("num_features", [3, None])
+def test_matches_lime_library_with_the_same_random_stream(task, num_features):
+    Xtr, Xte, ytr, _ = task
+    f = T.proba_on_codes(T.train_logistic_regression(Xtr, ytr))
+    A, x = T.encode_codes(Xtr), T.encode_codes(Xte)[5]
+    ours = L.explain_tabular(x, f, A, [4, 5], num_features=num_features, num_samples=1000, seed=7)
+    lib = LimeTabularExplainer(A, categorical_features=[4, 5], discretize_continuous=False, random_state=7)
+    theirs = lib.explain_instance(x, f, num_features=num_features or 6, num_samples=1000)
+    np.testing.assert_allclose(ours.as_array(6), L.lime_library_weights(theirs, 1, 6), atol=1e-10)
+    assert ours.score == pytest.approx(theirs.score)
+
+
+def test_kernel_is_one_at_zero_and_decreasing():
+    k = L.exponential_kernel(np.array([0.0, 1.0, 2.0]), 1.5)
+    assert k[0] == 1.0 and k[0] > k[1] > k[2] > 0

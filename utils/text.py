@@ -1,0 +1,186 @@
+"""Text data and LIME for text, from scratch (introduced in notebook 03).
+
+Data: a committed 1,000-message subset of the SpamAssassin public corpus
+(data/text/spam_assassin_subset.csv; origin and licence in data/SOURCES.md): each message is
+"<subject> | <first 40 words of the body>", labelled ham or spam.
+
+LIME for text explains one document's prediction with words as features:
+
+1. masks: each sample removes a random number of distinct words (every occurrence of each);
+2. the black box scores the shortened texts;
+3. each sample is weighted by an exponential kernel of the cosine distance between its
+   keep/remove mask and the all-ones mask of the original text;
+4. a weighted linear model on the masks gives one weight per word.
+
+Tokenisation, removal and the order of random draws follow ``lime.lime_text.LimeTextExplainer``
+(words are runs of ``\\w``, case-sensitive), so with one seed both give the same samples.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from utils.lime_tabular import fit_weighted_linear, forward_selection
+
+SPAM_CSV = Path(__file__).resolve().parent.parent / "data" / "text" / "spam_assassin_subset.csv"
+CLASS_NAMES = ("ham", "spam")
+_SPLIT = re.compile(r"(\W+)|$")
+
+
+def load_spam(path: str | Path = SPAM_CSV) -> pd.DataFrame:
+    """The committed SpamAssassin subset: columns label (ham/spam), source (corpus folder), id, text."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path} not found; it is part of the repository (data/text/); rebuild it "
+                         "with data/text/make_spam_subset.py or `git checkout data/text`.")
+    frame = pd.read_csv(path, dtype={"id": str})
+    if not {"label", "text"} <= set(frame.columns):
+        raise ValueError(f"{path} needs columns 'label' and 'text', found {list(frame.columns)}.")
+    return frame
+
+
+def spam_split(frame: pd.DataFrame | None = None, test_size: float = 0.3, seed: int = 0):
+    """``texts_train, texts_test, y_train, y_test`` with y = 1 for spam (stratified split)."""
+    frame = load_spam() if frame is None else frame
+    y = (frame["label"] == "spam").to_numpy(dtype=int)
+    return train_test_split(frame["text"].tolist(), y, test_size=test_size, random_state=seed, stratify=y)
+
+
+def mask_numbers(text: str) -> str:
+    """Replace every run of digits by ``NUM`` (the fix for the year artefact in notebook 03)."""
+    return re.sub(r"\d+", " NUM ", text.lower())
+
+
+def train_spam_classifier(texts: Sequence[str], y: np.ndarray, C: float = 10.0,
+                          preprocessor: Callable[[str], str] | None = None) -> Pipeline:
+    """TF-IDF on words (2+ characters, seen in 2+ messages) + logistic regression."""
+    if len(texts) != len(y):
+        raise ValueError(f"{len(texts)} texts but {len(y)} labels; pass one label per text.")
+    vectoriser = TfidfVectorizer(token_pattern=r"(?u)\b\w\w+\b", min_df=2, preprocessor=preprocessor)
+    model = Pipeline([("tfidf", vectoriser), ("clf", LogisticRegression(C=C, max_iter=2000))])
+    return model.fit(list(texts), y)
+
+
+# --- LIME for text from scratch ------------------------------------------------------------------
+
+class IndexedText:
+    """A text cut into words and separators; ``remove(ids)`` drops every occurrence of those words."""
+
+    def __init__(self, text: str):
+        if not isinstance(text, str) or not re.search(r"\w", text):
+            raise ValueError("text must be a string with at least one word to explain.")
+        self.text = text
+        self.pieces = [p for p in _SPLIT.split(text) if p]
+        self.words: list[str] = []  # distinct words, in order of first appearance
+        self.positions: list[list[int]] = []
+        index: dict[str, int] = {}
+        for i, piece in enumerate(self.pieces):
+            if _SPLIT.match(piece):
+                continue  # a separator (spaces, punctuation)
+            if piece not in index:
+                index[piece] = len(self.words)
+                self.words.append(piece)
+                self.positions.append([])
+            self.positions[index[piece]].append(i)
+
+    def remove(self, word_ids: Sequence[int]) -> str:
+        """The text without the given words (separators kept, as lime does)."""
+        drop = {p for w in word_ids for p in self.positions[w]}
+        return "".join(p for i, p in enumerate(self.pieces) if i not in drop)
+
+
+@dataclass
+class TextExplanation:
+    """LIME weights for one text: ``weights[word]`` is the word's local effect on P(label)."""
+
+    words: list[str]
+    weights: dict[str, float]
+    intercept: float
+    score: float
+    prediction: float
+    masks: np.ndarray = field(repr=False)
+    probabilities: np.ndarray = field(repr=False)
+    kernel_weights: np.ndarray = field(repr=False)
+
+    def table(self) -> pd.DataFrame:
+        """Words sorted by absolute weight, like the lecture's table."""
+        frame = pd.DataFrame({"word": list(self.weights), "weight": list(self.weights.values())})
+        return frame.reindex(frame["weight"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+
+
+def sample_masks(n_words: int, num_samples: int, seed: int = 0) -> np.ndarray:
+    """Step 1: ``(num_samples, n_words)`` 0/1 masks; row 0 keeps every word, the others drop 1..n words."""
+    if n_words < 1 or num_samples < 2:
+        raise ValueError(f"need at least 1 word and 2 samples, got {n_words} words, {num_samples} samples.")
+    rng = np.random.RandomState(seed)
+    sizes = rng.randint(1, n_words + 1, num_samples - 1)
+    masks = np.ones((num_samples, n_words))
+    for i, size in enumerate(sizes, start=1):
+        masks[i, rng.choice(range(n_words), size, replace=False)] = 0
+    return masks
+
+
+def masked_texts(indexed: IndexedText, masks: np.ndarray) -> list[str]:
+    """Step 2's input: the text with the words of each mask's zeros removed."""
+    return [indexed.remove(np.flatnonzero(row == 0)) for row in masks]
+
+
+def cosine_distances_to_original(masks: np.ndarray) -> np.ndarray:
+    """Cosine distance (x100, lime's scale) of each mask to the all-ones mask in row 0."""
+    norms = np.linalg.norm(masks, axis=1) * np.linalg.norm(masks[0])
+    cosine = masks @ masks[0] / np.where(norms == 0, 1.0, norms)
+    return (1.0 - cosine) * 100
+
+
+def text_kernel(distances: np.ndarray, kernel_width: float = 25.0) -> np.ndarray:
+    """Step 3: ``sqrt(exp(-d^2 / width^2))`` on the x100 cosine distance (lime's default width 25)."""
+    if not kernel_width > 0:
+        raise ValueError(f"kernel_width must be positive, got {kernel_width}.")
+    return np.sqrt(np.exp(-(np.asarray(distances) ** 2) / kernel_width ** 2))
+
+
+def highest_weights(X: np.ndarray, y: np.ndarray, weights: np.ndarray, k: int) -> list[int]:
+    """Step 4a (many words): the ``k`` words with the largest |weight| in a near-unregularised fit."""
+    fit = Ridge(alpha=0.01, fit_intercept=True).fit(X, y, sample_weight=weights)
+    order = sorted(range(X.shape[1]), key=lambda j: abs(fit.coef_[j] * X[0, j]), reverse=True)
+    return order[:k]
+
+
+def explain_text(text: str, predict_proba: Callable[[list[str]], np.ndarray], label: int = 1,
+                 num_features: int = 10, num_samples: int = 5000, kernel_width: float = 25.0,
+                 seed: int = 0) -> TextExplanation:
+    """LIME for one text, steps 1-4. Words are chosen as lime's ``feature_selection='auto'``:
+    forward selection for up to 6 words, otherwise the highest weights of a full fit."""
+    indexed = IndexedText(text)
+    n = len(indexed.words)
+    k = min(int(num_features), n)
+    if k < 1:
+        raise ValueError(f"num_features must be at least 1, got {num_features}.")
+    masks = sample_masks(n, num_samples, seed)
+    probs = np.asarray(predict_proba(masked_texts(indexed, masks)), dtype=float)
+    if probs.ndim != 2 or probs.shape[0] != num_samples:
+        raise ValueError(f"predict_proba must return (n_texts, n_classes) probabilities, got {probs.shape}.")
+    if not 0 <= label < probs.shape[1]:
+        raise ValueError(f"label {label} is not a class index of predict_proba's output ({probs.shape[1]} classes).")
+    y = probs[:, label]
+    kw = text_kernel(cosine_distances_to_original(masks), kernel_width)
+    chosen = forward_selection(masks, y, kw, k) if k <= 6 else highest_weights(masks, y, kw, k)
+    model, score = fit_weighted_linear(masks, y, kw, chosen)
+    weights = {indexed.words[j]: float(w) for j, w in zip(chosen, model.coef_)}
+    return TextExplanation(words=indexed.words, weights=weights, intercept=float(model.intercept_),
+                           score=score, prediction=float(y[0]), masks=masks, probabilities=y,
+                           kernel_weights=kw)
+
+
+def lime_word_weights(explanation, label: int = 1) -> dict[str, float]:
+    """``{word: weight}`` from a ``lime`` text ``Explanation``."""
+    return dict(explanation.as_list(label=label))
