@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8888
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NOTEBOOKS ?= notebooks
 STAMP := $(VENV)/.installed
 
@@ -28,7 +29,7 @@ $(STAMP): requirements.txt pyproject.toml
 install: $(STAMP)
 
 lab: install
-	$(VENV)/bin/jupyter lab --port=$(PORT) --notebook-dir=. notebooks/00_introduction.ipynb
+	$(VENV)/bin/jupyter lab --port=$(PORT) $(ROOT_FLAG) --ServerApp.root_dir=. notebooks/00_introduction.ipynb
 
 test: install
 	$(PY) -m pytest -q tests $(NOTEBOOKS) --nbval-lax --nbval-current-env \
