@@ -106,3 +106,29 @@ def sample_image_path(name: str) -> Path:
     if name not in images:
         raise ValueError(f"No bundled photo named {name!r}. Available: {', '.join(images)}.")
     return images[name]
+
+
+LABELS_FILE = IMAGES_DIR / "labels.csv"
+
+
+def expected_labels():
+    """The expected ImageNet classes of the bundled photos, from ``data/images/labels.csv``, as a DataFrame.
+
+    One row per photo: ``file``, ``name`` (its key in :func:`sample_images`), ``path``,
+    ``expected_class_index`` (``<NA>`` when no single ImageNet class is clear, e.g. a rocket: ImageNet-1k
+    has none), ``expected_class_name``, ``second_class_index`` (the other object of the two-object
+    photos used by the class-discriminative demos, else ``<NA>``) and ``notes`` (why a photo is hard).
+    Notebook 00 compares the classifier's top-5 with it; tests/test_data.py checks the model against it.
+    """
+    import pandas as pd  # imported here: only the notebooks and tests that need the table pay for pandas
+
+    table = pd.read_csv(LABELS_FILE, dtype={"expected_class_name": "string", "notes": "string"},
+                        keep_default_na=False, na_values={"expected_class_index": [""], "second_class_index": [""]})
+    for column in ("expected_class_index", "second_class_index"):
+        table[column] = table[column].astype("Int64")
+    missing = [f for f in table["file"] if not (IMAGES_DIR / f).is_file()]
+    if missing:
+        raise ValueError(f"{LABELS_FILE} lists photos that are not in {IMAGES_DIR}: {', '.join(missing)}.")
+    table.insert(1, "name", [Path(f).stem for f in table["file"]])
+    table.insert(2, "path", [IMAGES_DIR / f for f in table["file"]])
+    return table
