@@ -12,7 +12,6 @@ import io
 import json
 import socket
 import subprocess
-import sys
 import tarfile
 import threading
 import zipfile
@@ -348,6 +347,29 @@ def test_coco_sample_end_to_end(server, tmp_path, monkeypatch, capsys):
     assert "between 1 and 3" in capsys.readouterr().err
 
 
+def test_coco_sample_from_the_verified_zip(server, tmp_path, monkeypatch):
+    sizes = {1: (20, 10), 2: (12, 18)}
+    _serve_coco(server, tmp_path, monkeypatch, sizes)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for i, (w, h) in sizes.items():
+            zf.writestr(f"val2017/{i:012d}.jpg", _jpeg(w, h, 200))
+        zf.writestr("val2017/000000000099.jpg", _jpeg(5, 5))  # not chosen: not extracted
+    archive = buffer.getvalue()
+    server.files["/zips/val2017.zip"] = archive
+    monkeypatch.setitem(download.REMOTES, "coco-val2017",
+                        Remote("val2017.zip", "http://images.cocodataset.org/zips/val2017.zip",
+                               _sha256(archive), "tiny", "test"))
+    before = len(server.requests)
+    assert download.main(["coco-sample", "--n", "2", "--from-zip", "--dest", str(tmp_path), "--retries", "0",
+                          "--mirror", server.base]) == 0
+    assert not any(r.startswith("/val2017/") for r in server.requests[before:]), "images come from the zip"
+    out = tmp_path / "coco-val2017-sample"
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["000000000001.jpg", "000000000002.jpg"]
+    assert "val2017.zip" in json.loads((out / "MANIFEST.json").read_text())["verification"]
+    assert not list((tmp_path / "_archives").iterdir()), "archives removed by default"
+
+
 def test_coco_image_that_does_not_match_its_annotation_is_refused(server, tmp_path, monkeypatch, capsys):
     sizes = {1: (20, 10), 2: (12, 18)}
     _serve_coco(server, tmp_path, monkeypatch, sizes, served_sizes={1: (20, 10), 2: (18, 12)})
@@ -379,6 +401,36 @@ def test_models_subcommand_puts_weights_where_models_looks(server, tmp_path, mon
     with pytest.raises(DownloadError, match="not an HDF5"):
         download.get_models(["resnet50"], retries=0, mirror=server.base)
     assert _leftovers(keras_weights_path("resnet50").parent) == []
+
+
+def _legacy_weights_file(model, path: Path) -> bytes:
+    """Weights in the legacy HDF5 layout of the keras-applications files (what Keras' cache holds)."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    with h5py.File(path, "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, model)
+    return path.read_bytes()
+
+
+def test_mobilenet_without_a_published_checksum_must_load_into_the_architecture(server, tmp_path, monkeypatch,
+                                                                               capsys):
+    import keras
+    from utils.models import KERAS_WEIGHTS, keras_weights_path
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    assert download.MODEL_HASHES["mobilenet_v2"][0] is None  # nobody publishes one: the load is the check
+    path = "/tensorflow/keras-applications/mobilenet_v2/" + KERAS_WEIGHTS["mobilenet_v2"][0]
+    tiny = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="predictions")])
+    server.files[path] = _legacy_weights_file(tiny, tmp_path / "tiny.h5")  # valid HDF5, wrong model
+    with pytest.raises(DownloadError, match="does not load into mobilenet_v2"):
+        download.get_models(["mobilenet_v2"], retries=0, mirror=server.base)
+    assert not keras_weights_path("mobilenet_v2").exists()
+    assert _leftovers(keras_weights_path("mobilenet_v2").parent) == []
+    server.files[path] = _legacy_weights_file(keras.applications.MobileNetV2(weights=None), tmp_path / "m.h5")
+    download.get_models(["mobilenet_v2"], retries=0, mirror=server.base)
+    assert keras_weights_path("mobilenet_v2").read_bytes() == server.files[path]
+    assert "loads; sha256" in capsys.readouterr().out
 
 
 def test_list_reports_what_is_present(tmp_path, capsys):
