@@ -1,0 +1,242 @@
+"""Unit tests of the perturbation explainers: segmentation, lime, kernel_shap, occlusion, rise.
+
+Known answers come from tiny hand-made Keras models whose logits are linear functions of the mean
+of known image regions, so the right explanation is known exactly. One quick run per method on the
+real EfficientNet-Lite0 and on random-weight MobileNetV2 / ResNet50 checks the zoo contract.
+"""
+from __future__ import annotations
+
+from itertools import combinations
+from math import factorial
+
+import keras
+import numpy as np
+import pytest
+
+from utils.explain import METHODS, base, count_model_calls
+from utils.explain.kernel_shap import sample_coalitions
+from utils.explain.segmentation import fill_image, grid_segments, mask_images, segment
+
+base.SHOW_PROGRESS = False
+PERTURBATION = ("lime", "kernel_shap", "occlusion", "rise")
+QUICK = {"lime": {"num_samples": 40}, "kernel_shap": {"num_samples": 40}, "occlusion": {"window": 56, "stride": 56},
+         "rise": {"num_masks": 40}}
+SIZE = 32
+
+
+def region_model(weights: np.ndarray, size: int = SIZE) -> keras.Model:
+    """Logit of class 0 = sum_k weights[k] * mean brightness of grid cell k (a 2x2 grid); class 1 = 0.
+
+    Follows the zoo contract: [0, 255] input, softmax layer named "predictions" after the logits.
+    """
+    n = int(np.sqrt(len(weights)))
+    cells = grid_segments(size, size, n)
+    kernel = np.zeros((size * size * 3, 2), np.float32)
+    for k, w in enumerate(weights):
+        area = (cells == k).sum() * 3
+        kernel[:, 0] += np.repeat((cells == k).ravel(), 3) * w / area / 255.0
+    inputs = keras.Input((size, size, 3))
+    flat = keras.layers.Flatten()(inputs)
+    logits = keras.layers.Dense(2, name="logits")(flat)
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="predictions")(logits))
+    model.get_layer("logits").set_weights([kernel, np.zeros(2, np.float32)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def toy():
+    weights = np.array([3.0, 0.0, 0.0, -1.0])  # cell 0 for class 0, cells 1-2 ignored, cell 3 against
+    image = np.random.default_rng(0).uniform(60, 250, (SIZE, SIZE, 3)).astype(np.float32)
+    return region_model(weights), image, weights
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    from utils.data import load_image, sample_images
+    from utils.models import load_model
+
+    return load_model(), load_image(sample_images()["chelsea"])
+
+
+# --------------------------------------------------------------------------- segmentation
+@pytest.mark.parametrize("method", ["slic", "quickshift", "felzenszwalb", "grid"])
+def test_segment_labels_are_consecutive(lite0, method):
+    labels = segment(lite0[1], method)
+    assert labels.shape == (224, 224) and labels.dtype == np.int64
+    assert set(np.unique(labels)) == set(range(labels.max() + 1))
+    assert 10 <= labels.max() + 1 <= 200
+
+
+def test_segment_rejects_bad_input(toy):
+    with pytest.raises(ValueError, match="Unknown segmentation"):
+        segment(toy[1], "watershed")
+    with pytest.raises(ValueError, match="RGB"):
+        segment(toy[1][..., 0])
+    with pytest.raises(ValueError, match="grid"):
+        segment(toy[1], "grid", n=0)
+    with pytest.raises(ValueError, match="Bad parameters"):
+        segment(toy[1], "slic", no_such_option=3)
+
+
+def test_grid_is_n_by_n():
+    labels = grid_segments(224, 224, 7)
+    assert labels.max() == 48 and (labels == 0).sum() == 32 * 32
+
+
+def test_mask_images_keeps_and_hides(toy):
+    image = toy[1]
+    cells = grid_segments(SIZE, SIZE, 2)
+    out = mask_images(image, cells, np.array([[1, 0, 1, 0]]), hide=7.0)
+    assert out.shape == (1, SIZE, SIZE, 3)
+    np.testing.assert_array_equal(out[0][cells == 0], image[cells == 0])
+    assert np.all(out[0][cells == 1] == 7.0)
+    mean_fill = fill_image(image, cells, "mean")
+    np.testing.assert_allclose(mean_fill[cells == 3].mean(axis=0), image[cells == 3].mean(axis=0), rtol=1e-5)
+    assert fill_image(image, cells, "blur").shape == image.shape
+    with pytest.raises(ValueError, match="hide"):
+        fill_image(image, cells, "sparkle")
+    with pytest.raises(ValueError, match="masks must have shape"):
+        mask_images(image, cells, np.ones((2, 5)))
+
+
+# --------------------------------------------------------------------------- every method: contract
+@pytest.mark.parametrize("name", PERTURBATION)
+def test_registered_shape_finite_and_seeded(toy, name):
+    model, image, _ = toy
+    options = {"lime": {"num_samples": 64, "segmentation": "grid", "segmentation_params": {"n": 4}},
+               "kernel_shap": {"num_samples": 64, "segmentation": "grid", "segmentation_params": {"n": 4}},
+               "occlusion": {"window": 8, "stride": 4}, "rise": {"num_masks": 64, "cells": 4}}[name]
+    first = METHODS[name](model, image, 0, **options)
+    again = METHODS[name](model, image, 0, **options)
+    assert first.shape == (SIZE, SIZE) and first.dtype == np.float32 and np.all(np.isfinite(first))
+    np.testing.assert_array_equal(first, again)
+    if name in ("lime", "kernel_shap", "rise"):
+        other = METHODS[name](model, image, 0, **options, seed=1)
+        assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("name", PERTURBATION)
+def test_bad_inputs_raise_clear_errors(toy, name):
+    model, image, _ = toy
+    with pytest.raises(ValueError, match="shape"):
+        METHODS[name](model, image[..., :2], 0)
+    with pytest.raises(ValueError, match="scaled to \\[0, 1\\]"):
+        METHODS[name](model, image / 255.0, 0)
+    with pytest.raises(ValueError, match="outside the model's classes"):
+        METHODS[name](model, image, 2)
+    if name in ("lime", "kernel_shap"):
+        with pytest.raises(ValueError, match="Unknown segmentation"):
+            METHODS[name](model, image, 0, segmentation="watershed")
+
+
+# --------------------------------------------------------------------------- known answers
+def test_occlusion_of_ignored_region_is_zero(toy):
+    model, image, _ = toy
+    saliency = METHODS["occlusion"](model, image, 0, window=8, stride=8, logits=True)
+    cells = grid_segments(SIZE, SIZE, 2)
+    np.testing.assert_allclose(saliency[(cells == 1) | (cells == 2)], 0.0, atol=1e-5)
+    assert saliency[cells == 0].min() > 0 and saliency[cells == 3].max() < 0
+
+
+def test_lime_weights_follow_the_linear_logit(toy):
+    model, image, weights = toy
+    explanation = METHODS["lime"](model, image, 0, num_samples=200, segmentation="grid",
+                                  segmentation_params={"n": 2}, hide_color=0.0, logits=True, return_explanation=True)
+    # The logit is exactly linear in the mask, so the surrogate recovers w_k * mean(cell k) / 255
+    # (shrunk a little by the ridge penalty) and fits almost perfectly.
+    cells = grid_segments(SIZE, SIZE, 2)
+    expected = np.array([weights[k] * image[cells == k].mean() / 255 for k in range(4)])
+    assert explanation.score > 0.99
+    np.testing.assert_allclose(explanation.weights, expected, atol=0.05 * np.abs(expected).max())
+    assert explanation.top_segments(1)[0] == 0 and explanation.top_segments(1, positive=False)[0] == 3
+
+
+def exact_shapley(value, n_players: int) -> np.ndarray:
+    """Shapley values by enumerating every coalition (the definition)."""
+    phi = np.zeros(n_players)
+    for i in range(n_players):
+        others = [j for j in range(n_players) if j != i]
+        for size in range(n_players):
+            for subset in combinations(others, size):
+                weight = factorial(size) * factorial(n_players - size - 1) / factorial(n_players)
+                with_i = np.zeros(n_players, int)
+                with_i[list(subset)] = 1
+                without_i = with_i.copy()
+                with_i[i] = 1
+                phi[i] += weight * (value(with_i) - value(without_i))
+    return phi
+
+
+def test_kernel_shap_is_exact_with_full_budget_and_efficient(toy):
+    model, image, _ = toy
+    cells = grid_segments(SIZE, SIZE, 2)
+    explanation = METHODS["kernel_shap"](model, image, 0, num_samples=16, segments=cells, hide_color=100.0,
+                                         return_explanation=True)
+    fill = fill_image(image, cells, 100.0)
+
+    def value(mask):
+        return float(base.predict(model, mask_images(image, cells, mask, fill=fill))[0, 0])
+
+    np.testing.assert_allclose(explanation.values, exact_shapley(value, 4), atol=1e-5)
+    assert explanation.values.sum() == pytest.approx(explanation.full_value - explanation.base_value, abs=1e-6)
+    # Probability output is not linear, yet efficiency holds by construction; the ignored cells get ~0.
+    assert abs(explanation.values[1]) < 1e-5 and abs(explanation.values[2]) < 1e-5
+
+
+def test_kernel_shap_sampled_on_linear_logit(toy):
+    model, image, weights = toy
+    cells = grid_segments(SIZE, SIZE, 4)  # 16 players, sampled (budget 120 < 2^16)
+    explanation = METHODS["kernel_shap"](model, image, 0, num_samples=120, segments=cells, hide_color=0.0,
+                                         logits=True, return_explanation=True)
+    # For a linear game the Shapley value of each player is its own contribution.
+    fill = np.zeros_like(image)
+    contributions = [float(base.predict(model, mask_images(image, cells, np.eye(16)[k], fill=fill), logits=True)[0, 0]
+                          - base.predict(model, fill[None], logits=True)[0, 0]) for k in range(16)]
+    np.testing.assert_allclose(explanation.values, contributions, atol=1e-4)
+    assert explanation.values.sum() == pytest.approx(explanation.full_value - explanation.base_value, abs=1e-5)
+    assert np.count_nonzero(np.abs(explanation.values) > 1e-3) == 8  # cells of regions 0 and 3
+
+
+def test_coalition_sampling_budget_and_weights():
+    coalitions, weights = sample_coalitions(50, 998, seed=0)
+    assert len(coalitions) <= 998 and len({c.tobytes() for c in coalitions}) == len(coalitions)
+    assert weights.sum() == pytest.approx(1.0)
+    sizes = coalitions.sum(axis=1)
+    assert (sizes == 1).sum() == 50 and (sizes == 49).sum() == 50  # the outer sizes are enumerated
+    assert 0 < sizes.min() and sizes.max() < 50
+
+
+def test_rise_of_a_constant_model_is_flat():
+    inputs = keras.Input((SIZE, SIZE, 3))
+    logits = keras.layers.Dense(2, name="logits", kernel_initializer="zeros", bias_initializer="ones")(
+        keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="predictions")(logits))
+    image = np.full((SIZE, SIZE, 3), 120.0, np.float32)
+    saliency = METHODS["rise"](model, image, 0, num_masks=256, cells=4)
+    # f = 0.5 everywhere; the mean mask value is p = 0.5, so the map is ~1 * 0.5 everywhere.
+    assert abs(saliency.mean() - 0.5) < 0.05
+
+
+# --------------------------------------------------------------------------- zoo models
+@pytest.mark.parametrize("name", PERTURBATION)
+def test_on_lite0_counts_model_calls(lite0, name):
+    model, image = lite0
+    with count_model_calls() as calls:
+        saliency = METHODS[name](model, image, 282, **QUICK[name])
+    assert saliency.shape == (224, 224) and np.all(np.isfinite(saliency)) and saliency.std() > 0
+    expected = {"lime": 40, "kernel_shap": 40, "occlusion": 4 * 4 + 1, "rise": 40}[name]
+    assert calls[0] <= expected and calls[0] >= expected - 2
+
+
+@pytest.mark.parametrize("zoo_name", ["mobilenet_v2", "resnet50"])
+def test_random_keras_applications_models(lite0, zoo_name):
+    from helpers_models import random_zoo_model
+
+    model = random_zoo_model(zoo_name)
+    image = lite0[1]
+    for name in PERTURBATION:
+        options = {**QUICK[name], **({"num_samples": 8} if name in ("lime", "kernel_shap") else {}),
+                   **({"num_masks": 8} if name == "rise" else {}), **({"window": 112, "stride": 112}
+                                                                      if name == "occlusion" else {})}
+        saliency = METHODS[name](model, image, 3, **options)
+        assert saliency.shape == (224, 224) and np.all(np.isfinite(saliency))
