@@ -118,3 +118,33 @@ def overlay_rgb(image: np.ndarray, saliency: np.ndarray, signed: bool = False, a
         colours = colormaps["jet"](normalize_map(saliency))[..., :3]
     blended = (1 - alpha) * grey + alpha * colours
     return np.clip(np.round(blended * 255), 0, 255).astype(np.uint8)
+
+
+def show_segments(ax: plt.Axes, image: np.ndarray, segments: np.ndarray, title: str = "") -> plt.Axes:
+    """The image with superpixel boundaries drawn in yellow (notebook 04: segmentation algorithms)."""
+    from skimage.segmentation import mark_boundaries
+
+    ax.imshow(mark_boundaries(as_uint8(image), np.asarray(segments), color=(1, 1, 0)))
+    ax.set_title(title or f"{int(np.max(segments)) + 1} superpixels", fontsize=9)
+    ax.axis("off")
+    return ax
+
+
+def show_top_superpixels(ax: plt.Axes, image: np.ndarray, segments: np.ndarray, positive: Sequence[int] = (),
+                         negative: Sequence[int] = (), title: str = "", dim: float = 0.35) -> plt.Axes:
+    """Highlight chosen superpixels: ``positive`` ones tinted green, ``negative`` ones red, the rest dimmed.
+
+    The figure lime's ``get_image_and_mask`` draws, for any list of superpixel labels (notebook 04).
+    """
+    from skimage.segmentation import mark_boundaries
+
+    picture = as_uint8(image).astype(np.float32) / 255.0
+    segments = np.asarray(segments)
+    pos, neg = np.isin(segments, list(positive)), np.isin(segments, list(negative))
+    shown = picture * dim
+    shown[pos] = 0.6 * picture[pos] + 0.4 * np.array([0.0, 1.0, 0.0])
+    shown[neg] = 0.6 * picture[neg] + 0.4 * np.array([1.0, 0.0, 0.0])
+    ax.imshow(mark_boundaries(np.clip(shown, 0, 1), np.where(pos | neg, segments, -1), color=(1, 1, 0)))
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+    return ax
