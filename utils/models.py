@@ -26,9 +26,11 @@ import os
 from pathlib import Path
 from typing import Callable
 
-import keras
-import numpy as np
-import tensorflow as tf
+from . import import_tensorflow_quietly
+
+tf = import_tensorflow_quietly()
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 from .torch_weights import load_legacy_state_dict
 
@@ -48,7 +50,8 @@ _LITE0_STAGES = [
 ]
 _BN_EPS = 1e-3
 
-# keras.applications weights: the file name Keras caches them under and the sha256 of the file.
+# keras.applications weights: the file name Keras caches them under and where ./get_dataset.sh fetches
+# them from (their checksums are in utils/download.py).
 KERAS_WEIGHTS = {
     "mobilenet_v2": (
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",

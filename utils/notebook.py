@@ -11,7 +11,8 @@ import warnings
 
 import numpy as np
 
-# Versions the course was written and tested against (requirements.txt pins them).
+# Versions the course was written and tested against (requirements.txt pins them), by the name
+# you import; DISTRIBUTIONS maps import names to the names pip installs them under.
 EXPECTED_VERSIONS = {
     "tensorflow": "2.21",
     "keras": "3.",
@@ -20,6 +21,8 @@ EXPECTED_VERSIONS = {
     "eli5": "0.16",
     "tf_keras_vis": "0.8.7",
 }
+DISTRIBUTIONS = {"tensorflow": "tensorflow-cpu", "tf_keras_vis": "tf-keras-vis", "sklearn": "scikit-learn",
+                 "skimage": "scikit-image"}
 
 
 def set_seed(seed: int = 0) -> None:
@@ -34,11 +37,17 @@ def set_seed(seed: int = 0) -> None:
 def check_versions(packages: tuple[str, ...] = ("tensorflow", "keras")) -> dict[str, str]:
     """Return ``{package: version}`` and fail early if one differs from the course's pins."""
     import importlib
+    from importlib import metadata
 
+    from . import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # before keras, shap or eli5 import it noisily
     found = {}
     for name in packages:
-        module = importlib.import_module(name)
-        version = getattr(module, "__version__", "unknown")
+        module = importlib.import_module(name)  # fails early, with the module's name, if it is missing
+        version = getattr(module, "__version__", None)
+        if version is None:  # lime, for one, has no __version__
+            version = metadata.version(DISTRIBUTIONS.get(name, name))
         found[name] = version
         expected = EXPECTED_VERSIONS.get(name)
         if expected and not version.startswith(expected):
@@ -57,6 +66,7 @@ def setup(seed: int = 0, packages: tuple[str, ...] = ("tensorflow", "keras")) ->
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto without ipywidgets
     import matplotlib.pyplot as plt
 
     plt.rcParams.update(

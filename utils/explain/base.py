@@ -15,10 +15,12 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Iterable, Iterator
 
-import keras
-import numpy as np
-import tensorflow as tf
-from tqdm.auto import tqdm
+from .. import import_tensorflow_quietly
+
+tf = import_tensorflow_quietly()
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402  (text bars: no ipywidgets needed)
 
 from ..models import logits_model
 
