@@ -107,3 +107,32 @@ def test_matches_lime_library_with_the_same_random_stream(task, num_features):
 def test_kernel_is_one_at_zero_and_decreasing():
     k = L.exponential_kernel(np.array([0.0, 1.0, 2.0]), 1.5)
     assert k[0] == 1.0 and k[0] > k[1] > k[2] > 0
+
+
+def test_plots_draw_and_reject_empty_input():
+    import matplotlib
+    matplotlib.use("Agg")
+    from utils.plot_tabular import plot_waterfall, plot_weights
+    ax = plot_waterfall({"bias": -1.0, "a": 2.0, "b": 0.5})
+    assert len(ax.patches) == 4  # three steps and the total
+    assert len(plot_weights({"x": 1.0, "y": -2.0}).patches) == 2
+    with pytest.raises(ValueError):
+        plot_weights({})
+
+
+def test_tree_path_and_counterfactual_flip_the_prediction(task):
+    Xtr, Xte, ytr, _ = task
+    tree = T.train_decision_tree(Xtr, ytr, max_depth=3)
+    row = Xte.iloc[[0]]
+    path = T.decision_path_text(tree, row)
+    assert path[-1].startswith("leaf: predict")
+    flips = T.tree_counterfactuals(tree, row, Xtr[T.NUMERICAL].std())
+    assert len(flips) > 0 and flips["size_sd"].is_monotonic_increasing
+    best = flips.iloc[0]
+    new = row.copy()
+    for part in best["change"].split(", "):
+        f, v = part.split(": ")
+        new[f] = float(v.split(" -> ")[1])
+    assert tree.predict(new)[0] != tree.predict(row)[0]
+    with pytest.raises(ValueError, match="numerical"):
+        T.tree_counterfactuals(tree, row, Xtr[T.NUMERICAL].std(), features=("island",))

@@ -159,3 +159,65 @@ def proba_on_codes(model: Pipeline):
     def predict(codes: np.ndarray) -> np.ndarray:
         return model.predict_proba(decode_codes(codes))
     return predict
+
+
+# --- reading a fitted decision tree (notebook 01) ------------------------------------------------
+
+def decision_path_text(model: Pipeline, row: pd.DataFrame) -> list[str]:
+    """The tests a tree applies to one row, in words, ending with the leaf's class and purity."""
+    if len(row) != 1:
+        raise ValueError(f"pass exactly one row (e.g. X.iloc[[i]]), got {len(row)}.")
+    z = np.asarray(model.named_steps["prep"].transform(row), dtype=float)
+    tree = model.named_steps["clf"].tree_
+    names = transformed_feature_names(model)
+    steps = []
+    for node in model.named_steps["clf"].decision_path(z).indices:
+        if tree.children_left[node] == -1:  # a leaf
+            counts = tree.value[node][0]
+            share = counts / counts.sum()
+            label = int(np.argmax(share))
+            steps.append(f"leaf: predict {TARGET_NAMES[label]} ({share[label]:.0%} of the training "
+                         f"penguins that reach this leaf, n={int(tree.n_node_samples[node])})")
+            continue
+        f, t = tree.feature[node], tree.threshold[node]
+        went = "<=" if z[0, f] <= t else ">"
+        steps.append(f"{names[f]} = {z[0, f]:g} {went} {t:g}")
+    return steps
+
+
+def tree_counterfactuals(model: Pipeline, row: pd.DataFrame, scale: pd.Series,
+                         features: tuple[str, ...] = tuple(NUMERICAL), margin: float = 0.1,
+                         max_changed: int = 2) -> pd.DataFrame:
+    """Smallest changes of one or two numerical features that flip a tree's prediction.
+
+    Candidates are the tree's own thresholds for each feature, just crossed by ``margin`` (in the
+    feature's units); a change's size is its distance in standard deviations (``scale``). Every
+    candidate is verified by predicting again; only verified flips are returned, smallest first.
+    """
+    if len(row) != 1:
+        raise ValueError(f"pass exactly one row (e.g. X.iloc[[i]]), got {len(row)}.")
+    unknown = [f for f in features if f not in NUMERICAL]
+    if unknown:
+        raise ValueError(f"counterfactuals change numerical features only; {unknown} is not one of {NUMERICAL}.")
+    clf, names = model.named_steps["clf"], transformed_feature_names(model)
+    original = int(model.predict(row)[0])
+    candidates: dict[str, list[float]] = {}
+    for f in features:
+        thresholds = clf.tree_.threshold[clf.tree_.feature == names.index(f)]
+        candidates[f] = sorted({t + s * margin for t in thresholds for s in (-1, 1)})
+    changes = [((f,), (v,)) for f in features for v in candidates[f]]
+    if max_changed >= 2:
+        changes += [((f, g), (v, w)) for i, f in enumerate(features) for g in features[i + 1:]
+                    for v in candidates[f] for w in candidates[g]]
+    found = []
+    for feats, values in changes:
+        new = row.copy()
+        for f, v in zip(feats, values):
+            new[f] = v
+        if int(model.predict(new)[0]) != original:
+            size = float(np.sqrt(sum(((v - row[f].iloc[0]) / scale[f]) ** 2 for f, v in zip(feats, values))))
+            found.append({"change": ", ".join(f"{f}: {row[f].iloc[0]:g} -> {v:g}" for f, v in zip(feats, values)),
+                          "n_features": len(feats), "size_sd": size,
+                          "new_class": TARGET_NAMES[1 - original]})
+    frame = pd.DataFrame(found, columns=["change", "n_features", "size_sd", "new_class"])
+    return frame.sort_values("size_sd").reset_index(drop=True)
