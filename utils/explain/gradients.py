@@ -1,1 +1,214 @@
-"""(to be written)"""
+"""Gradient maps: vanilla saliency, Gradient x Input, SmoothGrad and Guided Backpropagation.
+
+Introduced in notebook 07 (next to Integrated Gradients); guided backprop returns in notebook 08's
+sanity checks. All differentiate the target's pre-softmax logit with respect to the input pixels
+through :func:`utils.explain.base.logit_gradients` (compiled, batched).
+
+How an (H, W, 3) gradient becomes an (H, W) map:
+
+* ``saliency``, ``smoothgrad``, ``guided_backprop``: the largest absolute value over the colour
+  channels (Simonyan et al., 2014), so >= 0;
+* ``gradient_x_input``: gradient times pixel value summed over channels, signed.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ..models import logits_model
+from . import base
+from .base import register
+
+DEFAULT_SMOOTHGRAD_SAMPLES = 25
+DEFAULT_NOISE_LEVEL = 0.15
+
+
+def abs_max_over_channels(gradients: np.ndarray) -> np.ndarray:
+    """(..., H, W, C) gradients -> (..., H, W) map: the largest absolute value over the channels."""
+    return np.abs(gradients).max(axis=-1).astype(np.float32)
+
+
+def input_gradient(model: keras.Model, image: np.ndarray, target: int) -> np.ndarray:
+    """d logit_target / d pixels for one checked image, shape (H, W, 3)."""
+    return base.logit_gradients(model, image[None], target)[1][0]
+
+
+@register("saliency")
+def saliency(model: keras.Model, image: np.ndarray, target: int) -> np.ndarray:
+    """Vanilla gradient map: max over channels of |d logit_target / d pixel| (Simonyan et al., 2014)."""
+    image = base.check_image(model, image)
+    target = base.check_target(model, target)
+    return abs_max_over_channels(input_gradient(model, image, target))
+
+
+@register("gradient_x_input")
+def gradient_x_input(model: keras.Model, image: np.ndarray, target: int) -> np.ndarray:
+    """Gradient x Input, summed over channels (signed): the first-order Taylor term of each pixel.
+
+    "Input" is the raw pixel value in [0, 255], so this is Integrated Gradients with a black baseline
+    and one step, which is exact only for a model that is linear in the pixels.
+    """
+    image = base.check_image(model, image)
+    target = base.check_target(model, target)
+    return (input_gradient(model, image, target) * image).sum(axis=-1).astype(np.float32)
+
+
+@register("smoothgrad")
+def smoothgrad(model: keras.Model, image: np.ndarray, target: int, *, samples: int = DEFAULT_SMOOTHGRAD_SAMPLES,
+               noise_level: float = DEFAULT_NOISE_LEVEL, seed: int | None = 0,
+               batch_size: int = base.DEFAULT_BATCH_SIZE, progress_bar: bool | None = None) -> np.ndarray:
+    """SmoothGrad (Smilkov et al., 2017): the gradient averaged over ``samples`` noisy copies of the image.
+
+    Gaussian noise with standard deviation ``noise_level * (max(image) - min(image))`` (the paper's
+    10-20% of the input range); noisy pixels are not clipped, as in the paper. The gradients are
+    averaged first, then reduced as in :func:`saliency` (max |.| over channels), like tf-keras-vis'
+    ``Saliency(smooth_samples=...)``.
+    """
+    image = base.check_image(model, image)
+    target = base.check_target(model, target)
+    if samples < 1:
+        raise ValueError(f"samples must be at least 1, got {samples}.")
+    if not noise_level >= 0:
+        raise ValueError(f"noise_level is a fraction of the input range (e.g. 0.15), got {noise_level}.")
+    sigma = noise_level * float(image.max() - image.min())
+    generator = base.rng(seed)
+    total = np.zeros_like(image)
+    starts = range(0, samples, batch_size)
+    for i in base.progress(starts, total=len(starts), desc="SmoothGrad", enabled=progress_bar):
+        n = min(batch_size, samples - i)
+        noisy = image[None] + generator.normal(0.0, sigma, size=(n, *image.shape)).astype(np.float32)
+        total += base.logit_gradients(model, noisy, target, batch_size=batch_size)[1].sum(axis=0)
+    return abs_max_over_channels(total / samples)
+
+
+# --------------------------------------------------------------------------- guided backpropagation
+def guided_activation(x: tf.Tensor, max_value: float | None = None) -> tf.Tensor:
+    """ReLU (or ReLU6 when ``max_value=6``) whose gradient only passes where the upstream gradient is > 0.
+
+    Forward: min(max(x, 0), max_value). Backward: upstream * [0 < x (< max_value)] * [upstream > 0]
+    (Springenberg et al., 2015): the usual ReLU mask, and negative gradients are zeroed on the way back.
+    """
+
+    @tf.custom_gradient
+    def run(inputs):
+        out = tf.nn.relu(inputs) if max_value is None else tf.clip_by_value(inputs, 0.0, max_value)
+
+        def grad(upstream):
+            passes = inputs > 0
+            if max_value is not None:
+                passes = tf.logical_and(passes, inputs < max_value)
+            keep = tf.logical_and(passes, upstream > 0)
+            return upstream * tf.cast(keep, upstream.dtype)
+
+        return out, grad
+
+    return run(x)
+
+
+class GuidedReLU(keras.layers.Layer):
+    """A ReLU / ReLU6 layer with guided-backprop gradients (used only inside the guided copy of a model)."""
+
+    def __init__(self, max_value: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.max_value = max_value
+
+    def call(self, x):
+        return guided_activation(x, self.max_value)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class GuidedWrapped(keras.layers.Layer):
+    """A layer whose built-in ReLU activation (e.g. ``Conv2D(activation="relu")``) is applied guided.
+
+    It calls the original layer's computation without its activation, through a linear twin that
+    shares its weights, then the guided ReLU.
+    """
+
+    def __init__(self, layer: keras.layers.Layer, max_value: float | None, **kwargs):
+        super().__init__(name=f"{layer.name}_guided", **kwargs)
+        self.inner = layer
+        self.max_value = max_value
+
+    def call(self, x):
+        saved = self.inner.activation
+        self.inner.activation = keras.activations.linear
+        try:
+            out = self.inner(x)
+        finally:
+            self.inner.activation = saved
+        return guided_activation(out, self.max_value)
+
+    def compute_output_shape(self, input_shape):
+        return self.inner.compute_output_shape(input_shape)
+
+
+def _relu_kind(layer: keras.layers.Layer) -> tuple[bool, float | None]:
+    """(is it a ReLU-like activation, its max_value) for ReLU layers, Activation("relu"/"relu6") and
+    layers with a built-in relu/relu6 activation."""
+    if isinstance(layer, keras.layers.ReLU):
+        cfg = layer.get_config()
+        if cfg.get("negative_slope", 0.0) or cfg.get("threshold", 0.0):
+            raise ValueError(f"Guided backprop: layer {layer.name!r} is a leaky/thresholded ReLU, which it does not support.")
+        return True, None if cfg.get("max_value") is None else float(cfg["max_value"])
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", "")
+    if name in ("relu", "relu6"):
+        return True, 6.0 if name == "relu6" else None
+    return False, None
+
+
+def guided_model(model: keras.Model) -> keras.Model:
+    """A copy of ``model``'s logits graph in which every ReLU / ReLU6 back-propagates the guided way.
+
+    Built with ``keras.models.clone_model``: ReLU layers are replaced by :class:`GuidedReLU`, layers
+    with a built-in ReLU activation are wrapped by :class:`GuidedWrapped`, every other layer is reused
+    as it is (same weights, no copy). Works on the Lite0 port (``ReLU(max_value=6)``) and on the
+    keras.applications models (``ReLU(6.)`` in MobileNetV2, ``Activation("relu")`` in ResNet50).
+    Nested sub-models are not entered.
+    """
+
+    def replace(layer: keras.layers.Layer) -> keras.layers.Layer:
+        is_relu, max_value = _relu_kind(layer)
+        if not is_relu:
+            return layer
+        if isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
+            return GuidedReLU(max_value, name=f"{layer.name}_guided")
+        return GuidedWrapped(layer, max_value)
+
+    return keras.models.clone_model(logits_model(model), clone_function=replace)
+
+
+def guided_gradients(model: keras.Model, images: np.ndarray, target: int) -> np.ndarray:
+    """Guided-backprop gradients of the target logit for a stack of images, (N, H, W, 3); compiled, cached."""
+    spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
+
+    def build():
+        net = guided_model(model)
+
+        @tf.function(input_signature=[spec, tf.TensorSpec([], tf.int32)], reduce_retracing=True)
+        def run(x, t):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                score = net(x, training=False)[:, t]
+            return tape.gradient(score, x)
+
+        return run
+
+    fn = base._compiled(model, "guided_gradients", build)
+    base._count(len(images))
+    return fn(tf.constant(np.asarray(images, np.float32)), tf.constant(target, tf.int32)).numpy()
+
+
+@register("guided_backprop")
+def guided_backprop(model: keras.Model, image: np.ndarray, target: int) -> np.ndarray:
+    """Guided Backpropagation map (Springenberg et al., 2015): max over channels of |guided gradient|.
+
+    Sharp, edge-like maps; Adebayo et al. (2018) show they hardly depend on the model's weights
+    (they behave like an edge detector), which notebook 08's sanity check reproduces.
+    """
+    image = base.check_image(model, image)
+    target = base.check_target(model, target)
+    return abs_max_over_channels(guided_gradients(model, image[None], target)[0])
