@@ -1,0 +1,217 @@
+"""utils.metrics against known answers: maps equal to the mask, random maps, exact attributions of a
+linear model, a deterministic map under zero noise, and the randomisation check on a tiny CNN."""
+import keras
+import numpy as np
+import pytest
+
+from utils import metrics
+from utils.explain.base import logit_gradients
+
+SIZE = 16
+
+
+def _linear_model(seed: int = 0) -> tuple[keras.Model, np.ndarray]:
+    """logits = [w . x, 0] on 16x16 RGB images: a model whose exact attribution is w * x."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 1, (SIZE, SIZE, 3)).astype(np.float32) * 2e-3
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(2, name="logits")(x)
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="predictions")(x))
+    model.get_layer("logits").set_weights([np.stack([w.ravel(), np.zeros(w.size, np.float32)], 1),
+                                           np.zeros(2, np.float32)])
+    return model, w
+
+
+def _tiny_cnn(seed: int = 0) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(x)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(3, name="logits")(x)
+    return keras.Model(inputs, keras.layers.Activation("softmax", name="predictions")(x))
+
+
+def _saliency(model, image, target):
+    """|d logit / d x| summed over channels: a deterministic gradient map."""
+    _, grads = logit_gradients(model, image[None], target)
+    return np.abs(grads[0]).sum(-1)
+
+
+@pytest.fixture(scope="module")
+def image():
+    return np.random.default_rng(1).uniform(0, 255, (SIZE, SIZE, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def linear():
+    return _linear_model()
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return _tiny_cnn()
+
+
+# --------------------------------------------------------------------------- localisation
+def test_map_equal_to_mask_scores_one():
+    mask = np.zeros((SIZE, SIZE), bool)
+    mask[3:7, 9:13] = True
+    assert metrics.pointing_game(mask.astype(float), mask) == 1.0
+    assert metrics.relevance_mass(mask.astype(float), mask) == 1.0
+    # A map peaking outside the mask misses; one pixel away is a hit with a tolerance of 1 pixel.
+    off = np.zeros((SIZE, SIZE))
+    off[7, 10] = 1.0
+    assert metrics.pointing_game(off, mask) == 0.0
+    assert metrics.pointing_game(off, mask, tolerance=1) == 1.0
+    assert metrics.relevance_mass(off, mask) == 0.0
+    # A constant map earns the mask's share of the image, not a free hit.
+    share = mask.mean()
+    assert metrics.pointing_game(np.ones((SIZE, SIZE)), mask) == pytest.approx(share)
+    assert metrics.relevance_mass(np.ones((SIZE, SIZE)), mask) == pytest.approx(share)
+    # Only positive evidence counts.
+    assert metrics.relevance_mass(-mask.astype(float), mask) == 0.0
+
+
+def test_localisation_rejects_bad_input():
+    mask = np.zeros((SIZE, SIZE), bool)
+    with pytest.raises(ValueError, match="empty"):
+        metrics.pointing_game(np.ones((SIZE, SIZE)), mask)
+    mask[0, 0] = True
+    with pytest.raises(ValueError, match="shape"):
+        metrics.relevance_mass(np.ones((8, 8)), mask)
+    with pytest.raises(ValueError, match="one value per pixel"):
+        metrics.deletion_insertion(_tiny_cnn(), np.ones((SIZE, SIZE, 3)) * 9, np.ones((SIZE, SIZE, 3)), 0)
+
+
+# --------------------------------------------------------------------------- deletion / insertion
+def test_random_map_deletion_and_insertion_coincide_on_average(cnn, image):
+    """With the blurred image as deletion end and insertion start, a random order deletes a random set
+    of t pixels, and insertion at 1 - t keeps the same number of originals: same distribution."""
+    steps, runs = 16, 48
+    dels, inss = [], []
+    for seed in range(runs):
+        random_map = np.random.default_rng(100 + seed).random((SIZE, SIZE))
+        r = metrics.deletion_insertion(cnn, image, random_map, 0, steps=steps, deletion_baseline="blur",
+                                       insertion_baseline="blur", logits=True, seed=seed)
+        dels.append(r["deletion_curve"])
+        inss.append(r["insertion_curve"])
+    mean_del, mean_ins_reversed = np.mean(dels, 0), np.mean(inss, 0)[::-1]
+    spread = abs(mean_del[0] - mean_del[-1])
+    gap = np.abs(mean_del - mean_ins_reversed).max()
+    print(f"random map: max |deletion(t) - insertion(1-t)| = {gap:.4f}, curve range {spread:.4f}")
+    assert spread > 0.05  # the curves do move
+    np.testing.assert_allclose(mean_del[[0, -1]], mean_ins_reversed[[0, -1]], rtol=1e-4, atol=1e-4)
+    assert gap < 0.1 * spread
+    # Control: an informative map (here the edge of the image first) breaks the symmetry.
+    rows = np.arange(SIZE)[:, None] * np.ones(SIZE)
+    r = metrics.deletion_insertion(cnn, image, rows, 0, steps=steps, deletion_baseline="blur",
+                                   insertion_baseline="blur", logits=True)
+    assert np.abs(r["deletion_curve"] - r["insertion_curve"][::-1]).max() > gap
+
+
+def test_exact_attribution_of_linear_model_scores_best_on_deletion(linear, image):
+    model, w = linear
+    exact = (w * image).sum(-1)
+    kwargs = dict(steps=32, deletion_baseline="black")
+    best = metrics.deletion_insertion(model, image, exact, 0, **kwargs)
+    negated = metrics.deletion_insertion(model, image, -exact, 0, **kwargs)
+    randoms = [metrics.deletion_insertion(model, image, np.random.default_rng(s).random((SIZE, SIZE)), 0, **kwargs)
+               for s in range(5)]
+    print("deletion AUC: exact", best["deletion_auc"], "random", [round(r["deletion_auc"], 3) for r in randoms],
+          "negated", negated["deletion_auc"])
+    assert best["deletion_curve"].shape == (33,) and best["fractions"][-1] == 1.0
+    assert best["deletion_auc"] < min(r["deletion_auc"] for r in randoms)
+    assert max(r["deletion_auc"] for r in randoms) < negated["deletion_auc"]
+    # Greedy deletion by exact contribution is optimal for a linear logit: below any other order at every step.
+    for r in randoms + [negated]:
+        assert np.all(best["deletion_curve"] <= r["deletion_curve"] + 1e-6)
+
+
+# --------------------------------------------------------------------------- faithfulness
+def test_faithfulness_correlation_is_one_for_exact_linear_attribution(linear, image):
+    model, w = linear
+    exact = (w * image).sum(-1)
+    assert metrics.faithfulness_correlation(model, image, exact, 0, grid=4, seed=0) == pytest.approx(1.0, abs=1e-4)
+    noise = np.random.default_rng(3).normal(size=(SIZE, SIZE))
+    assert abs(metrics.faithfulness_correlation(model, image, noise, 0, grid=4, seed=0)) < 0.5
+    assert metrics.faithfulness_correlation(model, image, np.ones((SIZE, SIZE)), 0, grid=4) == 0.0
+
+
+def test_prediction_gaps_favour_the_exact_attribution(linear, image):
+    model, w = linear
+    exact = np.abs((w * image).sum(-1))
+    gaps = metrics.prediction_gaps(model, image, exact, 0, fraction=0.2, noise_std=40.0)
+    assert gaps["pgi"] > gaps["pgu"] > 0
+
+
+def test_ig_completeness_on_linear_model(linear, image):
+    model, w = linear
+    exact = w * image  # IG with a black baseline is exact for a linear logit
+    result = metrics.ig_completeness(model, image, exact, 0)
+    assert result["relative_gap"] < 1e-4
+    assert result["logit_difference"] == pytest.approx(float((w * image).sum()), rel=1e-4)
+    assert metrics.ig_completeness(model, image, exact.sum(-1) / 2, 0)["relative_gap"] == pytest.approx(0.5, abs=1e-4)
+
+
+# --------------------------------------------------------------------------- stability
+def test_deterministic_map_is_perfectly_stable_under_zero_noise(cnn, image):
+    result = metrics.noise_stability(_saliency, cnn, image, 0, noise_std=0.0, n_copies=2)
+    assert result["spearman"] == pytest.approx(1.0)
+    assert result["relative_change"] == 0.0
+    assert result["ssim"] == pytest.approx(1.0)
+    noisy = metrics.noise_stability(_saliency, cnn, image, 0, noise_std=30.0, n_copies=2)
+    assert noisy["relative_change"] > 0 and noisy["spearman"] < 1.0
+
+
+def test_seed_spread():
+    model = _tiny_cnn()
+    img = np.full((SIZE, SIZE, 3), 100.0, np.float32)
+
+    def ignores_seed(model, image, target, seed=0):
+        return np.arange(SIZE * SIZE, dtype=float).reshape(SIZE, SIZE)
+
+    def pure_noise(model, image, target, seed=0):
+        return np.random.default_rng(seed).random((SIZE, SIZE))
+
+    same = metrics.seed_spread(ignores_seed, model, img, 0, seeds=(0, 1, 2))
+    assert same["spearman"] == pytest.approx(1.0) and same["relative_std"] == 0.0
+    noisy = metrics.seed_spread(pure_noise, model, img, 0, seeds=(0, 1, 2))
+    assert abs(noisy["spearman"]) < 0.3 and noisy["relative_std"] > 0.3
+    with pytest.raises(ValueError, match="no seed"):
+        metrics.seed_spread(_saliency, model, img, 0)
+
+
+# --------------------------------------------------------------------------- sanity check
+def test_model_randomisation_check_on_tiny_cnn(cnn, image):
+    result = metrics.model_randomisation_check(_saliency, cnn, image, 0, n_steps=3)
+    print("spearman per step", np.round(result["spearman"], 3), "ssim", np.round(result["ssim"], 3))
+    assert result["steps"][1] == ["logits"] and len(result["maps"]) == 4
+    assert result["spearman"][0] == pytest.approx(1.0) and result["ssim"][0] == pytest.approx(1.0)
+    assert result["spearman"][-1] < 0.8 and result["ssim"][-1] < 0.8
+    # The original model is untouched (the check works on a copy).
+    np.testing.assert_allclose(_saliency(cnn, image, 0), result["maps"][0], rtol=1e-5)
+
+
+def test_map_similarity_of_identical_maps():
+    a = np.random.default_rng(0).random((SIZE, SIZE))
+    sim = metrics.map_similarity(a, a)
+    assert sim["spearman"] == pytest.approx(1.0) and sim["ssim"] == pytest.approx(1.0)
+    assert sim["relative_change"] == 0.0
+    assert metrics.map_similarity(a, -a)["spearman"] == pytest.approx(-1.0)
+
+
+def test_ig_completeness_matches_integrated_gradients_module(cnn, image):
+    from utils.explain.integrated_gradients import integrated_gradients_attributions
+    out = integrated_gradients_attributions(cnn, image, 1, steps=512)
+    attributions = out[0] if isinstance(out, tuple) else out
+    result = metrics.ig_completeness(cnn, image, attributions, 1)
+    # An independent check of the same definition, through the model's logits.
+    from utils.explain.base import predict
+    f = predict(cnn, np.stack([image, np.zeros_like(image)]), logits=True)[:, 1]
+    assert result["logit_difference"] == pytest.approx(float(f[0] - f[1]), rel=1e-5, abs=1e-6)
+    expected = abs(float(np.sum(attributions, dtype=np.float64)) - float(f[0] - f[1])) / abs(float(f[0] - f[1]))
+    assert result["relative_gap"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    assert result["relative_gap"] < 0.05  # 512 steps suffice on this tiny CNN

@@ -1,0 +1,436 @@
+"""How good is an explanation? Faithfulness, localisation, stability and sanity metrics.
+
+Introduced in notebook 08 (comparing explainers), used by notebook 09 and ``benchmarks/``.
+Every function takes maps of shape (H, W) as returned by ``utils.explain.METHODS`` (one value per
+pixel, higher = more important for ``target``) and calls the model through
+:func:`utils.explain.base.predict` (compiled, batched).
+
+* Faithfulness: :func:`deletion_insertion` (RISE, Petsiuk et al. 2018: remove / reveal pixels in order
+  of importance and integrate the class probability), :func:`faithfulness_correlation` (MuFidelity,
+  Bhatt et al. 2020), :func:`prediction_gaps` (PGI / PGU, OpenXAI, Agarwal et al. 2022).
+* Localisation against a ground-truth mask (the planted cue of :mod:`utils.cue_data`):
+  :func:`pointing_game`, :func:`relevance_mass`.
+* Stability: :func:`noise_stability` (the map under small input noise), :func:`seed_spread`
+  (a sampling method's map over seeds), built on :func:`map_similarity`.
+* Sanity: :func:`model_randomisation_check` (Adebayo et al. 2018, cascading randomisation).
+* :func:`ig_completeness` (Sundararajan et al. 2017: attributions add up to f(x) - f(baseline)), built on
+  :func:`utils.explain.integrated_gradients.completeness_gap`.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+from scipy import ndimage, stats
+from skimage.metrics import structural_similarity
+
+from .explain.base import check_image, check_target, predict
+
+Method = Callable[..., np.ndarray]
+
+# --------------------------------------------------------------------------- checks and baselines
+
+
+def _check_map(saliency: np.ndarray, shape: tuple[int, int], what: str = "saliency") -> np.ndarray:
+    saliency = np.asarray(saliency, dtype=np.float64)
+    if saliency.ndim == 3 and saliency.shape[-1] in (1, 3):
+        raise ValueError(f"{what} has shape {saliency.shape}: pass one value per pixel, shape (H, W) "
+                         "(for example sum or average the channels first).")
+    if saliency.shape != tuple(shape):
+        raise ValueError(f"{what} has shape {saliency.shape} but the image is {shape}: resize the map to the "
+                         "image with utils.explain.base.resize_map(map, (H, W)).")
+    if not np.all(np.isfinite(saliency)):
+        raise ValueError(f"{what} contains NaN or infinite values.")
+    return saliency
+
+
+def _check_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.shape != tuple(shape):
+        raise ValueError(f"mask has shape {mask.shape} but the map is {shape}; they must match.")
+    mask = mask.astype(bool)
+    if not mask.any():
+        raise ValueError("mask is empty: there is no ground-truth region to score against.")
+    return mask
+
+
+def blurred(image: np.ndarray, sigma: float = 5.0) -> np.ndarray:
+    """The image under a Gaussian blur of ``sigma`` pixels per channel: RISE's insertion start
+    (RISE used an 11x11 kernel of sigma 5 on 224x224 images)."""
+    return ndimage.gaussian_filter(np.asarray(image, np.float32), sigma=(sigma, sigma, 0), mode="nearest")
+
+
+def baseline_image(image: np.ndarray, baseline: str | float | np.ndarray = "blur", sigma: float = 5.0) -> np.ndarray:
+    """What "removed" pixels become: ``"blur"`` (the blurred image), ``"black"`` (0), ``"mean"`` (the image's
+    mean colour), a grey level in [0, 255], or an image of the same shape."""
+    image = np.asarray(image, np.float32)
+    if isinstance(baseline, str):
+        if baseline == "blur":
+            return blurred(image, sigma)
+        if baseline == "black":
+            return np.zeros_like(image)
+        if baseline == "mean":
+            return np.broadcast_to(image.mean(axis=(0, 1)), image.shape).astype(np.float32)
+        raise ValueError(f"baseline must be 'blur', 'black', 'mean', a number or an image, got {baseline!r}.")
+    base = np.asarray(baseline, np.float32)
+    if base.ndim == 0:
+        if not 0 <= float(base) <= 255:
+            raise ValueError(f"A constant baseline must be a grey level in [0, 255], got {float(base)}.")
+        return np.full_like(image, float(base))
+    if base.shape != image.shape:
+        raise ValueError(f"baseline image has shape {base.shape}, the image {image.shape}; they must match.")
+    return base
+
+
+def pixel_order(saliency: np.ndarray, seed: int | None = 0) -> np.ndarray:
+    """Flat pixel indices from most to least important; ties are broken at random (seeded), so a constant
+    map gives a random order rather than a raster scan from the top-left corner."""
+    flat = np.asarray(saliency, np.float64).ravel()
+    tie_break = np.random.default_rng(seed).random(flat.size)
+    return np.lexsort((tie_break, -flat))
+
+
+def _step_counts(n_pixels: int, steps: int) -> np.ndarray:
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}.")
+    return np.round(np.linspace(0, n_pixels, steps + 1)).astype(int)
+
+
+def _auc(curve: np.ndarray) -> float:
+    """Area under a curve sampled at equally spaced fractions of [0, 1] (trapezoid rule, as in RISE)."""
+    return float(np.trapezoid(curve, dx=1.0 / (len(curve) - 1)))
+
+
+# --------------------------------------------------------------------------- deletion / insertion
+def _perturbation_curve(model: keras.Model, start: np.ndarray, end: np.ndarray, order: np.ndarray,
+                        counts: np.ndarray, target: int, batch_size: int, logits: bool) -> np.ndarray:
+    """Score of ``target`` as the first ``counts[k]`` pixels of ``order`` go from ``start`` to ``end``."""
+    h, w, _ = start.shape
+    rank = np.empty(h * w, np.int64)
+    rank[order] = np.arange(h * w)
+    rank = rank.reshape(h, w, 1)
+    images = np.where(rank[None] < counts[:, None, None, None], end[None], start[None]).astype(np.float32)
+    return predict(model, images, batch_size=batch_size, logits=logits)[:, target].astype(np.float64)
+
+
+def deletion_insertion(model: keras.Model, image: np.ndarray, saliency: np.ndarray, target: int, *,
+                       steps: int = 50, deletion_baseline: str | float | np.ndarray = "black",
+                       insertion_baseline: str | float | np.ndarray = "blur", blur_sigma: float = 5.0,
+                       logits: bool = False, seed: int | None = 0, batch_size: int = 32) -> dict:
+    """The RISE deletion and insertion curves and their areas (Petsiuk et al., 2018).
+
+    Deletion replaces the pixels, most important first, by ``deletion_baseline`` in ``steps`` equal steps
+    and records the target's probability: a faithful map makes it fall fast (low AUC is good).
+    Insertion starts from ``insertion_baseline`` and puts the original pixels back in the same order: the
+    probability should rise fast (high AUC is good). The defaults follow RISE: deletion to black, insertion
+    from the blurred image (Gaussian, ``blur_sigma``). Pass the same baseline to both to compare the two
+    curves directly (for a random map, deletion(t) and insertion(1 - t) then coincide on average).
+    ``logits=True`` scores the pre-softmax logit instead of the probability.
+
+    Returns ``{"fractions", "deletion_curve", "insertion_curve", "deletion_auc", "insertion_auc"}``;
+    the curves have ``steps + 1`` points, fraction 0 (nothing changed) to 1 (every pixel changed).
+    Costs ``2 * (steps + 1)`` model evaluations.
+    """
+    image = check_image(model, image)
+    target = check_target(model, target)
+    saliency = _check_map(saliency, image.shape[:2])
+    counts = _step_counts(image.shape[0] * image.shape[1], steps)
+    order = pixel_order(saliency, seed)
+    deleted = baseline_image(image, deletion_baseline, blur_sigma)
+    start = baseline_image(image, insertion_baseline, blur_sigma)
+    deletion = _perturbation_curve(model, image, deleted, order, counts, target, batch_size, logits)
+    insertion = _perturbation_curve(model, start, image, order, counts, target, batch_size, logits)
+    return {"fractions": counts / counts[-1], "deletion_curve": deletion, "insertion_curve": insertion,
+            "deletion_auc": _auc(deletion), "insertion_auc": _auc(insertion)}
+
+
+# --------------------------------------------------------------------------- faithfulness correlation, PGI/PGU
+def _grid_cells(shape: tuple[int, int], grid: int) -> np.ndarray:
+    """(H, W) int map of which of grid x grid cells each pixel falls in."""
+    h, w = shape
+    if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or not 1 <= grid <= min(h, w):
+        raise ValueError(f"grid must be an int in 1..{min(h, w)}, got {grid!r}.")
+    rows = np.arange(h) * grid // h
+    cols = np.arange(w) * grid // w
+    return rows[:, None] * grid + cols[None, :]
+
+
+def faithfulness_correlation(model: keras.Model, image: np.ndarray, saliency: np.ndarray, target: int, *,
+                             n_samples: int = 128, grid: int = 8, subset_fraction: float = 0.2,
+                             baseline: str | float | np.ndarray = "black", logits: bool = True,
+                             seed: int | None = 0, batch_size: int = 32) -> float:
+    """MuFidelity (Bhatt et al., 2020): Pearson correlation, over ``n_samples`` random subsets S of the
+    ``grid`` x ``grid`` cells (a ``subset_fraction`` of them each), between the attribution inside S,
+    ``sum(saliency[S])``, and the score's drop when S is replaced by ``baseline``, ``f(x) - f(x_S)``.
+
+    1 means the map predicts exactly how much each region matters; 0, not at all. Cells rather than single
+    pixels (as in Xplique's MuFidelity) because removing scattered single pixels barely changes a CNN.
+    Scores the logit by default (the probability saturates). Costs ``n_samples + 1`` model evaluations.
+    """
+    image = check_image(model, image)
+    target = check_target(model, target)
+    saliency = _check_map(saliency, image.shape[:2])
+    if not 0 < subset_fraction < 1:
+        raise ValueError(f"subset_fraction must lie strictly between 0 and 1, got {subset_fraction}.")
+    if n_samples < 3:
+        raise ValueError(f"n_samples must be at least 3 to estimate a correlation, got {n_samples}.")
+    cells = _grid_cells(image.shape[:2], grid)
+    n_cells = grid * grid
+    k = max(1, int(round(subset_fraction * n_cells)))
+    rng = np.random.default_rng(seed)
+    subsets = np.zeros((n_samples, n_cells), bool)
+    for row in subsets:
+        row[rng.choice(n_cells, k, replace=False)] = True
+    cell_attr = np.bincount(cells.ravel(), weights=saliency.ravel(), minlength=n_cells)
+    removed = subsets[:, cells]  # (n, H, W)
+    base = baseline_image(image, baseline)
+    images = np.where(removed[..., None], base[None], image[None]).astype(np.float32)
+    scores = predict(model, np.concatenate([image[None], images]), batch_size=batch_size, logits=logits)[:, target]
+    drops = float(scores[0]) - scores[1:].astype(np.float64)
+    attributions = subsets.astype(np.float64) @ cell_attr
+    if np.std(drops) == 0 or np.std(attributions) == 0:
+        return 0.0  # a constant map (or a model blind to every subset) predicts nothing
+    return float(np.corrcoef(attributions, drops)[0, 1])
+
+
+def prediction_gaps(model: keras.Model, image: np.ndarray, saliency: np.ndarray, target: int, *,
+                    fraction: float = 0.1, noise_std: float = 25.0, n_samples: int = 16,
+                    seed: int | None = 0, batch_size: int = 32) -> dict:
+    """PGI and PGU (OpenXAI, Agarwal et al., 2022): the mean absolute change of the target's probability
+    when Gaussian noise (``noise_std`` in pixel units) perturbs the top ``fraction`` of pixels by the map
+    (PGI, prediction gap on important features: higher is better) or the bottom ``fraction`` (PGU, on
+    unimportant features: lower is better), averaged over ``n_samples`` noise draws."""
+    image = check_image(model, image)
+    target = check_target(model, target)
+    saliency = _check_map(saliency, image.shape[:2])
+    if not 0 < fraction <= 0.5:
+        raise ValueError(f"fraction must lie in (0, 0.5], got {fraction}.")
+    order = pixel_order(saliency, seed)
+    k = max(1, int(round(fraction * order.size)))
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0.0, noise_std, (n_samples, *image.shape)).astype(np.float32)
+    batches = []
+    for chosen in (order[:k], order[-k:]):
+        where = np.zeros(order.size, bool)
+        where[chosen] = True
+        where = where.reshape(image.shape[:2])[None, ..., None]
+        batches.append(np.clip(np.where(where, image[None] + noise, image[None]), 0, 255))
+    probs = predict(model, np.concatenate([image[None], *batches]), batch_size=batch_size)[:, target]
+    gaps = np.abs(probs[1:] - probs[0]).astype(np.float64)
+    return {"pgi": float(gaps[:n_samples].mean()), "pgu": float(gaps[n_samples:].mean())}
+
+
+# --------------------------------------------------------------------------- localisation
+def pointing_game(saliency: np.ndarray, mask: np.ndarray, tolerance: int = 0) -> float:
+    """Does the map's maximum fall on the ground-truth ``mask`` (Zhang et al., 2016)?
+
+    1.0 for a hit, 0.0 for a miss. ``tolerance`` grows the mask by that many pixels (the original game
+    allows 15 at 224x224). When several pixels share the maximum the score is the fraction of them that
+    hit, so a constant map scores the mask's share of the image rather than a free hit.
+    """
+    saliency = np.asarray(saliency, np.float64)
+    if saliency.ndim != 2:
+        raise ValueError(f"saliency must be one (H, W) map, got shape {saliency.shape}.")
+    saliency = _check_map(saliency, saliency.shape)
+    mask = _check_mask(mask, saliency.shape)
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0 pixels, got {tolerance}.")
+    if tolerance:
+        mask = ndimage.binary_dilation(mask, iterations=int(tolerance))
+    at_max = saliency == saliency.max()
+    return float(mask[at_max].mean())
+
+
+def relevance_mass(saliency: np.ndarray, mask: np.ndarray) -> float:
+    """Share of the map's positive mass inside the mask: sum(max(s, 0) on mask) / sum(max(s, 0))
+    (relevance mass accuracy, Arras et al., 2022). 1.0 when all positive evidence lies on the ground
+    truth; a random map scores about the mask's share of the image. 0.0 for a map with no positive value."""
+    saliency = np.asarray(saliency, np.float64)
+    if saliency.ndim != 2:
+        raise ValueError(f"saliency must be one (H, W) map, got shape {saliency.shape}.")
+    saliency = _check_map(saliency, saliency.shape)
+    mask = _check_mask(mask, saliency.shape)
+    positive = np.clip(saliency, 0, None)
+    total = positive.sum()
+    return float(positive[mask].sum() / total) if total > 0 else 0.0
+
+
+# --------------------------------------------------------------------------- similarity and stability
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two maps (ties get average ranks); 0 when either map is constant."""
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"maps of different sizes: {a.size} and {b.size} values.")
+    ra, rb = stats.rankdata(a), stats.rankdata(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return 1.0 if np.array_equal(a, b) else 0.0
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _unit_range(x: np.ndarray) -> np.ndarray:
+    lo, hi = x.min(), x.max()
+    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+
+
+def map_similarity(a: np.ndarray, b: np.ndarray) -> dict:
+    """How alike two maps are: ``spearman`` (rank correlation), ``spearman_abs`` (of the absolute values,
+    which ignores sign flips), ``ssim`` (structural similarity of the maps scaled to [0, 1], as in
+    Adebayo et al.) and ``relative_change`` = ||a - b|| / ||a||."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"Expected two (H, W) maps of the same shape, got {a.shape} and {b.shape}.")
+    norm = np.linalg.norm(a)
+    win = min(7, *a.shape) | 1  # odd window no larger than the map
+    return {"spearman": spearman(a, b), "spearman_abs": spearman(np.abs(a), np.abs(b)),
+            "ssim": float(structural_similarity(_unit_range(a), _unit_range(b), data_range=1.0, win_size=win)),
+            "relative_change": float(np.linalg.norm(a - b) / norm) if norm > 0 else float(np.linalg.norm(b) > 0)}
+
+
+def _resolve_method(method: str | Method) -> Method:
+    if callable(method):
+        return method
+    from .explain import METHODS
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}. Registered: {', '.join(sorted(METHODS)) or 'none yet'}.")
+    return METHODS[method]
+
+
+def _accepts(fn: Method, name: str) -> bool:
+    params = inspect.signature(fn).parameters
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def noise_stability(method: str | Method, model: keras.Model, image: np.ndarray, target: int, *,
+                    noise_std: float = 4.0, n_copies: int = 4, seed: int = 0, **options) -> dict:
+    """How much a map changes when the image gets small Gaussian noise (``noise_std`` pixel units, clipped
+    to [0, 255]), a change that leaves the prediction alone (cf. OpenXAI's RIS).
+
+    Runs ``method`` on the image and on ``n_copies`` noisy copies (a sampling method gets the same
+    ``seed`` each time, so only the input changes) and returns the mean ``spearman``, ``ssim`` and
+    ``relative_change`` against the clean map, their per-copy values and the maps. ``noise_std=0`` gives
+    spearman 1 and relative change 0 for any deterministic method.
+    """
+    fn = _resolve_method(method)
+    image = check_image(model, image)
+    if noise_std < 0 or n_copies < 1:
+        raise ValueError(f"Need noise_std >= 0 and n_copies >= 1, got {noise_std} and {n_copies}.")
+    if _accepts(fn, "seed"):
+        options.setdefault("seed", seed)
+    reference = np.asarray(fn(model, image, target, **options))
+    rng = np.random.default_rng(seed)
+    maps, rows = [], []
+    for _ in range(n_copies):
+        noisy = np.clip(image + rng.normal(0.0, noise_std, image.shape), 0, 255).astype(np.float32)
+        m = np.asarray(fn(model, noisy, target, **options))
+        maps.append(m)
+        rows.append(map_similarity(reference, m))
+    summary = {key: float(np.mean([r[key] for r in rows])) for key in ("spearman", "ssim", "relative_change")}
+    return {**summary, "per_copy": rows, "reference": reference, "maps": np.stack(maps)}
+
+
+def seed_spread(method: str | Method, model: keras.Model, image: np.ndarray, target: int, *,
+                seeds: Sequence[int] = (0, 1, 2, 3), **options) -> dict:
+    """How much a sampling method's map (LIME, KernelSHAP, RISE, SmoothGrad) depends on its seed:
+    the mean pairwise ``spearman`` and ``ssim`` between the maps of ``seeds``, and ``relative_std``,
+    the per-pixel standard deviation over seeds divided by the mean absolute map value."""
+    fn = _resolve_method(method)
+    if not _accepts(fn, "seed"):
+        raise ValueError("This method takes no seed, so it is deterministic: its seed spread is zero by "
+                         "construction. Use noise_stability to measure its stability instead.")
+    if len(seeds) < 2:
+        raise ValueError(f"Need at least two seeds to measure a spread, got {list(seeds)}.")
+    image = check_image(model, image)
+    maps = np.stack([np.asarray(fn(model, image, target, seed=int(s), **options), np.float64) for s in seeds])
+    pairs = [map_similarity(maps[i], maps[j]) for i in range(len(maps)) for j in range(i + 1, len(maps))]
+    scale = np.abs(maps).mean()
+    return {"spearman": float(np.mean([p["spearman"] for p in pairs])),
+            "ssim": float(np.mean([p["ssim"] for p in pairs])),
+            "relative_std": float(maps.std(axis=0).mean() / scale) if scale > 0 else 0.0,
+            "maps": maps}
+
+
+# --------------------------------------------------------------------------- model randomisation
+def _private_copy(model: keras.Model | str) -> tuple[keras.Model, keras.Model]:
+    """A private copy of ``model`` (a zoo name or a Keras model) and a randomly initialised twin."""
+    if isinstance(model, str):
+        from .models import load_model
+        return load_model(model, fresh=True), load_model(model, pretrained=False)
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy, keras.models.clone_model(model)  # clone_model draws fresh initial weights
+
+
+def weighted_layers(model: keras.Model) -> list[str]:
+    """Names of the layers that hold weights, from the input to the output."""
+    return [layer.name for layer in model.layers if layer.weights]
+
+
+def model_randomisation_check(method: str | Method, model: keras.Model | str, image: np.ndarray, target: int, *,
+                              n_steps: int = 6, layers: Sequence[Sequence[str]] | None = None,
+                              seed: int = 0, **options) -> dict:
+    """The cascading model-randomisation sanity check (Adebayo et al., 2018).
+
+    On a private copy of ``model`` (a zoo name, loaded with ``fresh=True``, or a Keras model, cloned),
+    re-initialise the weighted layers from the output down, in cumulative groups, and after each group
+    compare the map of the randomised model with the original map (:func:`map_similarity`). A method that
+    explains the model must change as its weights are destroyed (similarity falls towards 0); one that
+    stays alike is explaining the image, not the model. Re-initialised weights come from a twin built
+    with random initial weights (``load_model(name, pretrained=False)``; BatchNorm back to identity).
+
+    ``layers``: the groups to randomise in order (lists of layer names); default: the logits layer alone,
+    then the other weighted layers from the top in ``n_steps - 1`` groups of similar size.
+    Returns ``{"steps": [names randomised at each step], "spearman", "spearman_abs", "ssim"`` (arrays, index
+    0 = the untouched copy, which must score 1), ``"maps"``}.
+    """
+    fn = _resolve_method(method)
+    keras.utils.set_random_seed(seed)
+    copy, donor = _private_copy(model)
+    image = check_image(copy, image)
+    target = check_target(copy, target)
+    if layers is None:
+        names = weighted_layers(copy)[::-1]
+        if not names:
+            raise ValueError("The model has no weights to randomise.")
+        rest = names[1:]
+        layers = [names[:1]] + [list(g) for g in np.array_split(np.array(rest, dtype=object), max(n_steps - 1, 1))
+                                if len(g)]
+    if _accepts(fn, "seed"):
+        options.setdefault("seed", seed)
+    reference = np.asarray(fn(copy, image, target, **options), np.float64)
+    maps, sims = [reference], [map_similarity(reference, reference)]
+    for group in layers:
+        for name in group:
+            try:
+                copy.get_layer(name).set_weights(donor.get_layer(name).get_weights())
+            except ValueError as err:
+                raise ValueError(f"Cannot randomise layer {name!r}: {err}") from err
+        m = np.asarray(fn(copy, image, target, **options), np.float64)
+        maps.append(m)
+        sims.append(map_similarity(reference, m))
+    return {"steps": [[]] + [list(g) for g in layers],
+            **{k: np.array([s[k] for s in sims]) for k in ("spearman", "spearman_abs", "ssim")},
+            "maps": np.stack(maps)}
+
+
+# --------------------------------------------------------------------------- IG completeness
+def ig_completeness(model: keras.Model, image: np.ndarray, attributions: np.ndarray, target: int, *,
+                    baseline: str | np.ndarray = "black", num_baselines: int = 1, seed: int | None = 0) -> dict:
+    """Integrated Gradients' completeness axiom: the attributions add up to the logit difference
+    ``f(image) - f(baseline)``. Returns ``{"attribution_sum", "logit_difference", "gap", "relative_gap"}``,
+    ``relative_gap = |sum - difference| / |difference|`` (0 for exact IG; it shrinks as the integration
+    steps grow). ``attributions``: (H, W, 3) or (H, W), with no absolute value taken. ``baseline``,
+    ``num_baselines`` and ``seed`` must be those IG used; the baselines and the relative gap come from
+    :func:`utils.explain.integrated_gradients.completeness_gap` (notebook 07), so both agree exactly."""
+    from .explain.integrated_gradients import completeness_gap, make_baselines
+
+    relative = completeness_gap(model, image, target, attributions, baseline=baseline,
+                                num_baselines=num_baselines, seed=seed)
+    image = check_image(model, image)
+    baselines = make_baselines(image, baseline, num_baselines, seed)
+    scores = predict(model, np.concatenate([image[None], baselines]), logits=True)[:, int(target)]
+    difference = float(scores[0]) - float(np.mean(scores[1:], dtype=np.float64))
+    total = float(np.asarray(attributions).sum(dtype=np.float64))
+    return {"attribution_sum": total, "logit_difference": difference, "gap": abs(total - difference),
+            "relative_gap": float(relative)}
