@@ -164,26 +164,23 @@ def method_options(name: str, options: Mapping[str, Mapping[str, Any]] | None, s
 
 
 def _metric_functions() -> dict[str, Callable]:
-    """Deletion/insertion AUC from :mod:`utils.metrics` if it offers them (else none)."""
+    """Deletion/insertion AUC from :func:`utils.metrics.deletion_insertion` (cheap: :data:`METRIC_STEPS`
+    steps), or nothing if that module is unavailable."""
     try:
-        from . import metrics
+        from .metrics import deletion_insertion
     except ImportError:
         return {}
-    found = {}
-    for key in ("deletion_auc", "insertion_auc"):
-        fn = getattr(metrics, key, None)
-        if callable(fn):
-            found[key] = fn
-    return found
+    return {"deletion_insertion": deletion_insertion}
 
 
-def _call_metric(fn: Callable, model, image: np.ndarray, saliency: np.ndarray, target: int) -> float:
-    params = inspect.signature(fn).parameters
-    kwargs = {"steps": METRIC_STEPS} if "steps" in params else {}
-    value = fn(model, image, saliency, target, **kwargs)
-    if isinstance(value, tuple):  # (auc, curve)
-        value = value[0]
-    return float(getattr(value, "auc", value))
+def _call_metrics(fns: Mapping[str, Callable], model, image: np.ndarray, saliency: np.ndarray,
+                  target: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if "deletion_insertion" in fns:
+        curves = fns["deletion_insertion"](model, image, saliency, target, steps=METRIC_STEPS)
+        out["deletion_auc"] = round(float(curves["deletion_auc"]), 4)
+        out["insertion_auc"] = round(float(curves["insertion_auc"]), 4)
+    return out
 
 
 def _settings(model_name: str, target: str | int, seed: int, options: Mapping | None, cheap: bool) -> dict:
@@ -239,12 +236,10 @@ def explain_image(model, image: np.ndarray, methods: Sequence[str], out_dir: Pat
         np.save(out_dir / f"{name}.npy", saliency)
         _save_png(out_dir / f"{name}.png", overlay_rgb(image, saliency, signed=signed))
         entry: dict[str, Any] = {"seconds": round(seconds, 4), "signed": signed}
-        for key, fn in metric_fns.items():
-            try:
-                entry[key] = round(_call_metric(fn, model, image, saliency, cls), 4)
-            except Exception as err:  # a metric failing must not lose the map just computed
-                entry[key] = None
-                entry[f"{key}_error"] = str(err).splitlines()[0][:200]
+        try:
+            entry.update(_call_metrics(metric_fns, model, image, saliency, cls))
+        except ValueError as err:  # a metric failing (e.g. a constant map) must not lose the map just computed
+            entry["metric_error"] = str(err).splitlines()[0][:200]
         results[name] = entry
     return {"target": cls, "target_label": labels[cls], "top5": top5, "methods": results}
 

@@ -1,0 +1,162 @@
+"""Every method in ``METHODS``: time, model calls and quality, on photos and on planted-cue images.
+
+Quality comes from :mod:`utils.metrics`: deletion and insertion AUC (RISE protocol), pointing game
+and relevance mass against the planted cue's mask, the cascading model-randomisation sanity check
+(Spearman rank correlation between the original map and the map of the fully randomised model:
+near 0 passes, near 1 fails) and stability under small input noise (mean Spearman to the clean map).
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from utils import metrics
+from utils.data import load_image, sample_images
+from utils.explain import METHODS, base, count_model_calls
+from utils.models import load_model
+
+STORED_MAP_SIZE = 112  # maps kept in results/maps.npz for notebook 08 (float16, downsampled)
+
+
+def method_options(name: str, samples: int, image_size: int) -> dict:
+    """Options for the quality benchmark: sampling methods at ``samples``; occlusion scaled to the image."""
+    options = {
+        "lime": {"num_samples": samples},
+        "kernel_shap": {"num_samples": samples},
+        "rise": {"num_masks": samples},
+        "smoothgrad": {"samples": 16},
+        "score_cam": {"max_maps": 128},
+        "integrated_gradients": {"steps": 32},
+        "occlusion": {"window": image_size // 7, "stride": image_size // 14},
+    }
+    return dict(options.get(name, {}))
+
+
+def _small(saliency: np.ndarray) -> np.ndarray:
+    return base.resize_map(saliency, (STORED_MAP_SIZE, STORED_MAP_SIZE)).astype(np.float16)
+
+
+def benchmark_model(model, images: np.ndarray, targets: np.ndarray, config, masks: np.ndarray | None = None,
+                    sanity_model=None, log=print) -> dict:
+    """Run every method on ``images``; return per-method medians, curves of image 0 and maps to store."""
+    size = int(images.shape[1])
+    rows, curves, maps, sanity_maps = [], {}, {}, {}
+    for name in sorted(config.methods or METHODS):
+        fn = METHODS[name]
+        options = method_options(name, config.quality_samples, size)
+        fn(model, images[0], int(targets[0]), **options)  # warm-up: tracing is paid once per session
+        times, calls, dels, inss, points, masses, kept = [], [], [], [], [], [], []
+        for i, (image, target) in enumerate(zip(images, targets)):
+            with count_model_calls() as n:
+                start = time.perf_counter()
+                saliency = np.asarray(fn(model, image, int(target), **options), np.float32)
+                times.append(time.perf_counter() - start)
+            calls.append(n[0])
+            curve = metrics.deletion_insertion(model, image, saliency, int(target), steps=config.metric_steps)
+            dels.append(curve["deletion_auc"])
+            inss.append(curve["insertion_auc"])
+            if i == 0:
+                curves[name] = {"fractions": curve["fractions"].tolist(),
+                                "deletion": curve["deletion_curve"].tolist(),
+                                "insertion": curve["insertion_curve"].tolist()}
+            if masks is not None:
+                points.append(metrics.pointing_game(saliency, masks[i]))
+                masses.append(metrics.relevance_mass(saliency, masks[i]))
+            if i < 3:
+                kept.append(_small(saliency))
+        maps[name] = np.stack(kept)
+        small = {k: (v // 2 if isinstance(v, int) and k in ("num_samples", "num_masks") else v)
+                 for k, v in options.items()}  # the repeated runs below use half the samples
+        sanity = metrics.model_randomisation_check(name, sanity_model or model, images[0], int(targets[0]),
+                                                   n_steps=config.sanity_stages, **small)
+        sanity_maps[name] = np.stack([_small(m) for m in sanity["maps"]])
+        stable = metrics.noise_stability(name, model, images[0], int(targets[0]),
+                                         n_copies=config.stability_repeats - 1 or 1, **small)
+        row = {"method": name, "median_s": statistics.median(times), "model_calls": int(statistics.median(calls)),
+               "deletion_auc": float(np.mean(dels)), "insertion_auc": float(np.mean(inss)),
+               "pointing_game": float(np.mean(points)) if points else None,
+               "relevance_mass": float(np.mean(masses)) if masses else None,
+               "sanity_rank_correlation": float(sanity["spearman"][-1]),
+               "sanity_rank_correlation_logits_only": float(sanity["spearman"][1]),
+               "sanity_ssim": float(sanity["ssim"][-1]),
+               "sanity_curve": [float(v) for v in sanity["spearman"]],
+               "stability": float(stable["spearman"]), "options": options}
+        rows.append(row)
+        log(f"  {name}: {row['median_s']:.2f} s, del {row['deletion_auc']:.3f}, ins {row['insertion_auc']:.3f}, "
+            f"sanity {row['sanity_rank_correlation']:.2f}, stability {row['stability']:.2f}")
+    return {"methods": rows, "curves": curves, "_maps": maps, "_sanity_maps": sanity_maps}
+
+
+def _store_maps(block: dict, out_dir: Path, key: str) -> None:
+    """Move the maps out of the JSON block into results/maps_<key>.npz (notebook 08 draws them)."""
+    maps, sanity = block.pop("_maps"), block.pop("_sanity_maps")
+    arrays = {f"map/{k}": v for k, v in maps.items()}
+    arrays.update({f"sanity/{k}": v for k, v in sanity.items()})
+    np.savez_compressed(Path(out_dir) / f"maps_{key}.npz", **arrays)
+    block["maps_file"] = f"maps_{key}.npz"
+
+
+def photo_benchmark(config, out_dir: Path, log=print) -> dict:
+    """The ImageNet model on the first ``config.photos`` bundled photos (each explained for its top-1 class)."""
+    model = load_model()
+    names = list(sample_images())
+    chosen = [n for n in ("coffee", "chelsea") if n in names]
+    chosen += [n for n in names if n not in chosen][: max(0, config.photos - len(chosen))]
+    chosen = chosen[: config.photos]
+    images = np.stack([load_image(sample_images()[n]) for n in chosen])
+    targets = base.predict(model, images).argmax(axis=1)
+    block = benchmark_model(model, images, targets, config, sanity_model="efficientnet_lite0", log=log)
+    block.update({"images": len(chosen), "photos": chosen, "targets": [int(t) for t in targets],
+                  "note": "each photo explained for its top-1 class; sanity check and stability on the first photo"})
+    _store_maps(block, out_dir, "efficientnet_lite0")
+    return block
+
+
+def _cue_test_seed() -> int:
+    info = Path(__file__).resolve().parent.parent / "data" / "models" / "cue_models.json"
+    try:
+        data = json.loads(info.read_text())
+        for key in ("test_seed", "seed_test"):
+            if key in data:
+                return int(data[key])
+        return int(data.get("test", {}).get("seed", 1))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 1
+
+
+def load_cue(name: str):
+    """A planted-cue model by name, through ``load_model`` if the zoo knows it, else ``utils.cue_models``."""
+    try:
+        return load_model(name)
+    except ValueError:
+        from utils.cue_models import load_cue_model
+
+        return load_cue_model(name)
+
+
+def cue_benchmark(config, out_dir: Path, log=print) -> dict:
+    """The planted-cue models on their test images, explained for the true class; scored against the cue mask."""
+    from utils.cue_data import make_cue_images
+
+    data = make_cue_images(config.cue_images, seed=_cue_test_seed())
+    out = {}
+    for name in ("cue_resnet", "cue_mobilenet"):
+        try:
+            model = load_cue(name)
+        except (OSError, ValueError, RuntimeError) as err:
+            out[name] = {"unavailable": str(err).splitlines()[0]}
+            log(f"  {name}: unavailable ({out[name]['unavailable']})")
+            continue
+        log(f" {name}")
+        probs = base.predict(model, data.images)
+        block = benchmark_model(model, data.images, data.labels, config, masks=data.masks, log=log)
+        block.update({"images": len(data), "accuracy": float((probs.argmax(1) == data.labels).mean()),
+                      "note": "explained for the true class; pointing game / relevance mass against the cue's mask"})
+        _store_maps(block, out_dir, name)
+        out[name] = block
+    return out
