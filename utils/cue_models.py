@@ -62,6 +62,7 @@ def build_cue_mobilenet(num_classes: int = len(CLASS_NAMES), size: int = IMAGE_S
     backbone = keras.applications.MobileNetV2(input_tensor=x, alpha=0.35, weights=None, classes=num_classes,
                                               classifier_activation=None)
     backbone.layers[-1].name = "logits"  # keras.applications calls its last Dense 'predictions'
+    backbone.layers[-2].name = "avg_pool"  # a fixed name (Keras numbers it per process otherwise)
     for layer in backbone.layers:  # momentum 0.999 needs thousands of steps; ours trains for a few hundred
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.9

