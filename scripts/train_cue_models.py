@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     data_seconds = time.perf_counter() - t0
     print(f"generated {len(full_train_set)} + {N_VALIDATION} images in {data_seconds:.1f} s", flush=True)
     info = {"n_validation": N_VALIDATION, "n_test": N_TEST, "batch_size": BATCH_SIZE, "seed": SEED,
+            "train_seed": TRAIN_SEED, "validation_seed": VALIDATION_SEED, "test_seed": TEST_SEED,
             "data_seconds": round(data_seconds, 1),
             "test_checksum": checksum(make_cue_images(N_TEST, TEST_SEED)),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "tensorflow": tf.__version__,

@@ -68,6 +68,7 @@ def _prefix(d, n):
 
 def test_regenerated_test_set_matches_recorded_checksum():
     record = json.loads((MODELS_DIR / "cue_models.json").read_text())
+    assert record["test_seed"] == TEST_SEED
     assert checksum(make_cue_images(record["n_test"], TEST_SEED)) == record["test_checksum"]
 
 
