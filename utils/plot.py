@@ -148,3 +148,15 @@ def show_top_superpixels(ax: plt.Axes, image: np.ndarray, segments: np.ndarray, 
     ax.set_title(title, fontsize=9)
     ax.axis("off")
     return ax
+
+
+def clip_outliers(saliency: np.ndarray, percentile: float = 99.0) -> np.ndarray:
+    """Clip a map's magnitude at the ``percentile``-th percentile of |map|, keeping the sign (for display only).
+
+    Pixel-level gradient maps (saliency, Gradient x Input, Integrated Gradients) are dominated by a few
+    extreme pixels, so a linear colour scale shows almost nothing else; clipping them makes the rest
+    visible. Introduced in notebook 07.
+    """
+    saliency = np.asarray(saliency, dtype=np.float32)
+    limit = float(np.percentile(np.abs(saliency), percentile))
+    return np.clip(saliency, -limit, limit) if limit > 0 else saliency
