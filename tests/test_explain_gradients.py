@@ -310,8 +310,20 @@ def test_grad_cam_agrees_with_tf_keras_vis_and_eli5(lite0, cat):
 def test_completeness_curve_matches_fixed_steps(small_cnn, small_image):
     from utils.explain.integrated_gradients import completeness_curve
 
-    curve = completeness_curve(small_cnn, small_image, 3, steps=(2, 4, 8))
+    curve, maps = completeness_curve(small_cnn, small_image, 3, steps=(2, 4, 8), return_maps=True)
     assert list(curve) == [2, 4, 8]
     for steps, gap in curve.items():
-        assert gap == pytest.approx(integrated_gradients(small_cnn, small_image, 3, steps=steps, return_gap=True)[1],
-                                    rel=1e-4, abs=1e-7)
+        fixed, fixed_gap = integrated_gradients(small_cnn, small_image, 3, steps=steps, return_gap=True)
+        assert gap == pytest.approx(fixed_gap, rel=1e-4, abs=1e-7)
+        np.testing.assert_allclose(maps[steps], fixed, rtol=1e-4, atol=1e-6 * np.abs(fixed).max())
+
+
+def test_clip_outliers_keeps_sign_and_clips_the_tail():
+    from utils.plot import clip_outliers
+
+    values = np.concatenate([np.linspace(-1, 1, 98), [-50.0, 80.0]])
+    clipped = clip_outliers(values, percentile=98)
+    limit = np.percentile(np.abs(values), 98)
+    assert np.abs(clipped).max() == pytest.approx(limit) and clipped[-2] < 0 < clipped[-1]
+    np.testing.assert_array_equal(clipped[:98], values[:98])
+    assert np.array_equal(clip_outliers(np.zeros(4)), np.zeros(4))

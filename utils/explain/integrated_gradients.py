@@ -234,20 +234,24 @@ def completeness_gap(model: keras.Model, image: np.ndarray, target: int, attribu
 
 def completeness_curve(model: keras.Model, image: np.ndarray, target: int, *, baseline: str | np.ndarray = "black",
                        steps: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1024), seed: int | None = 0,
-                       batch_size: int = base.DEFAULT_BATCH_SIZE, progress_bar: bool | None = None
-                       ) -> dict[int, float]:
+                       batch_size: int = base.DEFAULT_BATCH_SIZE, return_maps: bool = False,
+                       progress_bar: bool | None = None):
     """Completeness gap of IG at each number of ``steps`` (each a multiple of the one before), in one pass.
 
     Refines one trapezoid grid, so the whole curve costs ``max(steps) + 1`` gradients (1024 steps on
     Lite0: ~20 s). Notebook 07 plots it; the gap at m steps equals that of ``integrated_gradients(steps=m)``.
+    Returns ``{steps: gap}``, or ``({steps: gap}, {steps: (H, W) IG map})`` with ``return_maps``.
     """
     image = base.check_image(model, image)
     target = base.check_target(model, target)
     for s in steps:
         _check_steps(s, batch_size)
     path = _PathIntegral(model, image, make_baselines(image, baseline, 1, seed)[0], target, batch_size, progress_bar)
-    gaps = {}
+    gaps, maps = {}, {}
     for s in sorted(steps):
         path.refine_to(int(s))
-        gaps[int(s)] = _relative_gap(float(path.attributions().sum(dtype=np.float64)), path.difference)
-    return gaps
+        attributions = path.attributions()
+        gaps[int(s)] = _relative_gap(float(attributions.sum(dtype=np.float64)), path.difference)
+        if return_maps:
+            maps[int(s)] = attributions.sum(axis=-1)
+    return (gaps, maps) if return_maps else gaps
