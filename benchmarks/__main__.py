@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")  # plots go to files; no display needed (and none in CI)
 
 PARTS = ("throughput", "targets", "libraries", "photos", "cue")
 

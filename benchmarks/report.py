@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# Where the committed results live; BENCHMARK_RESULTS points notebook 08 at another run's folder.
+RESULTS_DIR = Path(os.environ.get("BENCHMARK_RESULTS", Path(__file__).resolve().parent / "results"))
 
 
 def load_results(out_dir: Path) -> dict[str, Any]:
@@ -55,7 +54,8 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> list[str]:
 QUALITY_COLUMNS = [("method", "method"), ("median_s", "median s"), ("model_calls", "model calls"),
                    ("deletion_auc", "deletion AUC (lower better)"), ("insertion_auc", "insertion AUC (higher better)"),
                    ("pointing_game", "pointing game"), ("relevance_mass", "relevance mass"),
-                   ("sanity_rank_correlation", "sanity: rank corr. after randomising (lower = passes)"),
+                   ("sanity_rank_correlation_logits_only", "sanity: rank corr. after randomising the logits layer (lower = passes)"),
+                   ("sanity_rank_correlation", "sanity: same, every stage randomised"),
                    ("stability", "stability (similarity under noise)")]
 
 
