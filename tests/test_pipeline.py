@@ -57,6 +57,8 @@ def test_predictions_and_files_on_disk(first_run):
             assert (out / name / f"{method}.png").stat().st_size > 1000
         assert (out / name / "input.png").exists()
     assert by_file["coffee.png"]["grad_cam_seconds"] > 0
+    assert 0 <= by_file["coffee.png"]["grad_cam_deletion_auc"] <= 1  # utils.metrics.deletion_insertion, cheap steps
+    assert 0 <= by_file["coffee.png"]["occlusion_insertion_auc"] <= 1
 
 
 def test_csv_and_html_list_all_files_with_relative_links(first_run):
