@@ -71,7 +71,7 @@ def write_markdown(results: dict, out_dir: Path) -> Path:
     if targets:
         lines += ["| target | ratio | bound | status | note |", "|---|---|---|---|---|"]
         for t in targets:
-            note = "" if t["status"] == "MET" else f"missed by {t.get('missed_by')}: {t.get('why', '')}"
+            note = "" if t["status"] == "MET" else f"missed, {t.get('missed_by')}: {t.get('why', '')}"
             bound = ("<= " if t["kind"] == "at_most" else ">= ") + _fmt(t["bound"])
             lines.append(f"| {t['target']} | {_fmt(t['ratio'])} | {bound} | **{t['status']}** | {note} |")
         lines += [""]
