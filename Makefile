@@ -46,6 +46,7 @@ execute: install
 	for nb in $(NOTEBOOKS)/*.ipynb; do \
 		$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
 	done
+	$(PY) scripts/clean_notebook_outputs.py $(NOTEBOOKS)/*.ipynb
 
 benchmark: install
 	$(PY) -m benchmarks

@@ -29,7 +29,7 @@ class Config:
         return asdict(self)
 
 
-FULL = Config(name="full", photos=3, cue_images=9, repeats=3, perturbation_samples=1000, score_cam_maps=512,
+FULL = Config(name="full", photos=3, cue_images=9, repeats=3, perturbation_samples=1000, score_cam_maps=1280,
               ig_steps=64, quality_samples=300)
 QUICK = Config(name="quick", photos=1, cue_images=2, repeats=1, perturbation_samples=64, score_cam_maps=32,
                ig_steps=16, lime_library_batches=(10, 256), shap_evals=64, metric_steps=8, quality_samples=32,

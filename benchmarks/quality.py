@@ -7,7 +7,6 @@ near 0 passes, near 1 fails) and stability under small input noise (mean Spearma
 """
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ def method_options(name: str, samples: int, image_size: int) -> dict:
         "lime": {"num_samples": samples},
         "kernel_shap": {"num_samples": samples},
         "rise": {"num_masks": samples},
-        "smoothgrad": {"samples": 16},
+        "smoothgrad": {"num_samples": 16},
         "score_cam": {"max_maps": 128},
         "integrated_gradients": {"steps": 32},
         "occlusion": {"window": image_size // 7, "stride": image_size // 14},
@@ -117,37 +116,16 @@ def photo_benchmark(config, out_dir: Path, log=print) -> dict:
     return block
 
 
-def _cue_test_seed() -> int:
-    info = Path(__file__).resolve().parent.parent / "data" / "models" / "cue_models.json"
-    try:
-        data = json.loads(info.read_text())
-        for key in ("test_seed", "seed_test"):
-            if key in data:
-                return int(data[key])
-        return int(data.get("test", {}).get("seed", 1))
-    except (OSError, ValueError, AttributeError, TypeError):
-        return 1
-
-
-def load_cue(name: str):
-    """A planted-cue model by name, through ``load_model`` if the zoo knows it, else ``utils.cue_models``."""
-    try:
-        return load_model(name)
-    except ValueError:
-        from utils.cue_models import load_cue_model
-
-        return load_cue_model(name)
-
-
 def cue_benchmark(config, out_dir: Path, log=print) -> dict:
     """The planted-cue models on their test images, explained for the true class; scored against the cue mask."""
     from utils.cue_data import make_cue_images
+    from utils.cue_models import training_record
 
-    data = make_cue_images(config.cue_images, seed=_cue_test_seed())
+    data = make_cue_images(config.cue_images, seed=training_record()["test_seed"])
     out = {}
     for name in ("cue_resnet", "cue_mobilenet"):
         try:
-            model = load_cue(name)
+            model = load_model(name)
         except (OSError, ValueError, RuntimeError) as err:
             out[name] = {"unavailable": str(err).splitlines()[0]}
             log(f"  {name}: unavailable ({out[name]['unavailable']})")

@@ -21,7 +21,7 @@ from utils.models import load_model, logits_model
 GRADIENT_METHODS = ["grad_cam", "grad_cam_pp", "score_cam", "guided_grad_cam", "saliency", "gradient_x_input",
                     "smoothgrad", "guided_backprop", "integrated_gradients"]
 # Small settings so that every method runs in well under a second on Lite0.
-QUICK = {"score_cam": {"max_maps": 8, "progress_bar": False}, "smoothgrad": {"samples": 4},
+QUICK = {"score_cam": {"max_maps": 8, "progress": False}, "smoothgrad": {"num_samples": 4},
          "integrated_gradients": {"steps": 8}}
 
 
@@ -157,7 +157,7 @@ def test_option_errors(lite0, cat, small_cnn, small_image):
     with pytest.raises(ValueError, match="tolerance"):
         integrated_gradients_adaptive(small_cnn, small_image, 0, tolerance=0)
     with pytest.raises(ValueError, match="samples"):
-        smoothgrad(small_cnn, small_image, 0, samples=0)
+        smoothgrad(small_cnn, small_image, 0, num_samples=0)
     with pytest.raises(ValueError, match="max_maps"):
         score_cam(lite0, image, target, max_maps=0)
 
@@ -181,7 +181,7 @@ def test_saliency_and_gradient_x_input_of_linear_model(linear):
     np.testing.assert_allclose(saliency(model, image, 1), np.abs(w[..., 1]).max(axis=-1), rtol=1e-5)
     np.testing.assert_allclose(gradient_x_input(model, image, 1), (image * w[..., 1]).sum(-1), rtol=1e-4, atol=1e-5)
     # SmoothGrad of a linear model: the gradient is the same at every noisy copy.
-    np.testing.assert_allclose(smoothgrad(model, image, 1, samples=3), np.abs(w[..., 1]).max(axis=-1), rtol=1e-5)
+    np.testing.assert_allclose(smoothgrad(model, image, 1, num_samples=3), np.abs(w[..., 1]).max(axis=-1), rtol=1e-5)
 
 
 def test_grad_cam_highlights_where_the_channel_is_active(red_channel_cam):
@@ -231,9 +231,9 @@ def test_guided_model_on_lite0_keeps_the_forward_pass(lite0, cat):
 
 
 def test_seeds(small_cnn, small_image):
-    a = smoothgrad(small_cnn, small_image, 1, samples=5, seed=7)
-    np.testing.assert_array_equal(a, smoothgrad(small_cnn, small_image, 1, samples=5, seed=7))
-    assert not np.array_equal(a, smoothgrad(small_cnn, small_image, 1, samples=5, seed=8))
+    a = smoothgrad(small_cnn, small_image, 1, num_samples=5, seed=7)
+    np.testing.assert_array_equal(a, smoothgrad(small_cnn, small_image, 1, num_samples=5, seed=7))
+    assert not np.array_equal(a, smoothgrad(small_cnn, small_image, 1, num_samples=5, seed=8))
     b = integrated_gradients(small_cnn, small_image, 1, baseline="noise", steps=4, num_baselines=2, seed=3)
     np.testing.assert_array_equal(b, integrated_gradients(small_cnn, small_image, 1, baseline="noise", steps=4,
                                                           num_baselines=2, seed=3))
@@ -269,7 +269,7 @@ def test_call_counts(lite0, cat):
         integrated_gradients(lite0, image, target, steps=8)
     assert calls[0] == 9
     with count_model_calls() as calls:
-        score_cam(lite0, image, target, max_maps=8, progress_bar=False)
+        score_cam(lite0, image, target, max_maps=8, progress=False)
     assert calls[0] == 9  # one pass for the feature maps, one per map
 
 
@@ -304,7 +304,7 @@ def test_grad_cam_agrees_with_tf_keras_vis_and_eli5(lite0, cat):
     pp = GradcamPlusPlus(net, clone=False)(CategoricalScore([target]), image[None], **kwargs)[0]
     assert corr(grad_cam_pp(lite0, image, target, layer=layer, upsample=False), pp) >= 0.99
     sc = Scorecam(net, clone=False)(CategoricalScore([target]), image[None], max_N=16, **kwargs)[0]
-    assert corr(score_cam(lite0, image, target, layer=layer, max_maps=16, upsample=False, progress_bar=False), sc) >= 0.98
+    assert corr(score_cam(lite0, image, target, layer=layer, max_maps=16, upsample=False, progress=False), sc) >= 0.98
 
 
 def test_completeness_curve_matches_fixed_steps(small_cnn, small_image):

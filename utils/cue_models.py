@@ -7,6 +7,7 @@ a Dense named ``"logits"`` followed by a softmax named ``"predictions"``.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import keras
@@ -15,6 +16,12 @@ from .cue_data import CLASS_NAMES, IMAGE_SIZE
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 CUE_MODEL_NAMES = ("cue_resnet", "cue_mobilenet")
+
+
+def training_record() -> dict:
+    """What scripts/train_cue_models.py recorded: seeds (``test_seed`` regenerates the test set),
+    accuracies, timings and the test set's checksum (the model card's numbers)."""
+    return json.loads((MODELS_DIR / "cue_models.json").read_text())
 
 
 def cue_model_path(name: str) -> Path:

@@ -67,6 +67,8 @@ def setup(seed: int = 0, packages: tuple[str, ...] = ("tensorflow", "keras")) ->
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto without ipywidgets
+    # tf-keras-vis passes inputs as a list; Keras 3 warns about it on every call, harmlessly.
+    warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
     import matplotlib.pyplot as plt
 
     plt.rcParams.update(

@@ -42,7 +42,7 @@ CHEAP_OPTIONS: dict[str, dict[str, Any]] = {
     "rise": {"num_masks": 500},
     "occlusion": {"window": 32, "stride": 32},
     "score_cam": {"max_maps": 128},
-    "smoothgrad": {"samples": 16},
+    "smoothgrad": {"num_samples": 16},
     "integrated_gradients": {"steps": 32},
 }
 # Deletion/insertion curves in the summary use a few coarse steps: cheap, and enough to rank maps.

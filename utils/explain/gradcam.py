@@ -133,7 +133,7 @@ def _score_cam_masked_scores_fn(model: keras.Model):
 @register("score_cam")
 def score_cam(model: keras.Model, image: np.ndarray, target: int, *, layer: str | None = None,
               max_maps: int | None = DEFAULT_SCORE_CAM_MAPS, batch_size: int = base.DEFAULT_BATCH_SIZE,
-              upsample: bool = True, progress_bar: bool | None = None) -> np.ndarray:
+              upsample: bool = True, progress: bool | None = None) -> np.ndarray:
     """Score-CAM map: channels weighted by the target's softmax score on the image masked by each channel.
 
     Each of the K feature maps is upsampled to the image (bilinear, half-pixel centres), min-max scaled
@@ -166,7 +166,7 @@ def score_cam(model: keras.Model, image: np.ndarray, target: int, *, layer: str 
     x = tf.constant(image)
     weights = []
     starts = range(0, int(masks.shape[0]), batch_size)
-    for i in base.progress(starts, total=len(starts), desc="Score-CAM", enabled=progress_bar):
+    for i in base.progress(starts, total=len(starts), desc="Score-CAM", enabled=progress):
         logits = fn(x, masks[i:i + batch_size])
         weights.append(tf.nn.softmax(logits)[:, target])
     base._count(int(masks.shape[0]))

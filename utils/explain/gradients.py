@@ -55,10 +55,10 @@ def gradient_x_input(model: keras.Model, image: np.ndarray, target: int) -> np.n
 
 
 @register("smoothgrad")
-def smoothgrad(model: keras.Model, image: np.ndarray, target: int, *, samples: int = DEFAULT_SMOOTHGRAD_SAMPLES,
+def smoothgrad(model: keras.Model, image: np.ndarray, target: int, *, num_samples: int = DEFAULT_SMOOTHGRAD_SAMPLES,
                noise_level: float = DEFAULT_NOISE_LEVEL, seed: int | None = 0,
-               batch_size: int = base.DEFAULT_BATCH_SIZE, progress_bar: bool | None = None) -> np.ndarray:
-    """SmoothGrad (Smilkov et al., 2017): the gradient averaged over ``samples`` noisy copies of the image.
+               batch_size: int = base.DEFAULT_BATCH_SIZE, progress: bool | None = None) -> np.ndarray:
+    """SmoothGrad (Smilkov et al., 2017): the gradient averaged over ``num_samples`` noisy copies of the image.
 
     Gaussian noise with standard deviation ``noise_level * (max(image) - min(image))`` (the paper's
     10-20% of the input range); noisy pixels are not clipped, as in the paper. The gradients are
@@ -67,19 +67,19 @@ def smoothgrad(model: keras.Model, image: np.ndarray, target: int, *, samples: i
     """
     image = base.check_image(model, image)
     target = base.check_target(model, target)
-    if samples < 1:
-        raise ValueError(f"samples must be at least 1, got {samples}.")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be at least 1, got {num_samples}.")
     if not noise_level >= 0:
         raise ValueError(f"noise_level is a fraction of the input range (e.g. 0.15), got {noise_level}.")
     sigma = noise_level * float(image.max() - image.min())
     generator = base.rng(seed)
     total = np.zeros_like(image)
-    starts = range(0, samples, batch_size)
-    for i in base.progress(starts, total=len(starts), desc="SmoothGrad", enabled=progress_bar):
-        n = min(batch_size, samples - i)
+    starts = range(0, num_samples, batch_size)
+    for i in base.progress(starts, total=len(starts), desc="SmoothGrad", enabled=progress):
+        n = min(batch_size, num_samples - i)
         noisy = image[None] + generator.normal(0.0, sigma, size=(n, *image.shape)).astype(np.float32)
         total += base.logit_gradients(model, noisy, target, batch_size=batch_size)[1].sum(axis=0)
-    return abs_max_over_channels(total / samples)
+    return abs_max_over_channels(total / num_samples)
 
 
 # --------------------------------------------------------------------------- guided backpropagation

@@ -75,9 +75,9 @@ class _PathIntegral:
     """
 
     def __init__(self, model: keras.Model, image: np.ndarray, baseline: np.ndarray, target: int,
-                 batch_size: int, progress_bar: bool | None):
+                 batch_size: int, progress: bool | None):
         self.model, self.image, self.baseline, self.target = model, image, baseline, target
-        self.batch_size, self.progress_bar = batch_size, progress_bar
+        self.batch_size, self.progress = batch_size, progress
         self.steps = 0
         self.interior = np.zeros_like(image, dtype=np.float64)
         logits, grads = self._gradients(np.array([0.0, 1.0]))
@@ -96,7 +96,7 @@ class _PathIntegral:
         """Sum of the gradients at the path points ``alphas``, batch by batch (bounded memory at 1024 steps)."""
         total = np.zeros_like(self.image, dtype=np.float64)
         starts = range(0, len(alphas), self.batch_size)
-        for i in base.progress(starts, total=len(starts), desc=f"IG, {len(alphas)} points", enabled=self.progress_bar):
+        for i in base.progress(starts, total=len(starts), desc=f"IG, {len(alphas)} points", enabled=self.progress):
             total += self._gradients(alphas[i:i + self.batch_size])[1].sum(axis=0, dtype=np.float64)
         return total
 
@@ -135,7 +135,7 @@ def _check_steps(steps: int, batch_size: int) -> None:
 def integrated_gradients_attributions(model: keras.Model, image: np.ndarray, target: int, *,
                                       baseline: str | np.ndarray = "black", steps: int = DEFAULT_STEPS,
                                       batch_size: int = base.DEFAULT_BATCH_SIZE, seed: int | None = 0,
-                                      num_baselines: int = 1, progress_bar: bool | None = None
+                                      num_baselines: int = 1, progress: bool | None = None
                                       ) -> tuple[np.ndarray, float, float]:
     """Per-channel IG attributions (H, W, 3), averaged over the baselines, with the completeness gap.
 
@@ -148,7 +148,7 @@ def integrated_gradients_attributions(model: keras.Model, image: np.ndarray, tar
     difference = 0.0
     baselines = make_baselines(image, baseline, num_baselines, seed)
     for b in baselines:
-        path = _PathIntegral(model, image, b, target, batch_size, progress_bar)
+        path = _PathIntegral(model, image, b, target, batch_size, progress)
         path.refine_to(int(steps))
         total += path.attributions() / len(baselines)
         difference += path.difference / len(baselines)
@@ -159,7 +159,7 @@ def integrated_gradients_attributions(model: keras.Model, image: np.ndarray, tar
 def integrated_gradients(model: keras.Model, image: np.ndarray, target: int, *,
                          baseline: str | np.ndarray = "black", steps: int = DEFAULT_STEPS,
                          batch_size: int = base.DEFAULT_BATCH_SIZE, seed: int | None = 0, num_baselines: int = 1,
-                         return_gap: bool = False, progress_bar: bool | None = None):
+                         return_gap: bool = False, progress: bool | None = None):
     """Integrated Gradients map (H, W): attributions summed over channels (signed).
 
     Args:
@@ -173,7 +173,7 @@ def integrated_gradients(model: keras.Model, image: np.ndarray, target: int, *,
     """
     attributions, gap, _ = integrated_gradients_attributions(
         model, image, target, baseline=baseline, steps=steps, batch_size=batch_size, seed=seed,
-        num_baselines=num_baselines, progress_bar=progress_bar)
+        num_baselines=num_baselines, progress=progress)
     result = attributions.sum(axis=-1)
     return (result, gap) if return_gap else result
 
@@ -182,7 +182,7 @@ def integrated_gradients_adaptive(model: keras.Model, image: np.ndarray, target:
                                   baseline: str | np.ndarray = "black", tolerance: float = 0.01,
                                   start_steps: int = 32, max_steps: int = 1024,
                                   batch_size: int = base.DEFAULT_BATCH_SIZE, seed: int | None = 0,
-                                  return_info: bool = False, progress_bar: bool | None = None):
+                                  return_info: bool = False, progress: bool | None = None):
     """IG that doubles the steps (32, 64, 128, ...) until the completeness gap is under ``tolerance``.
 
     Doubling the trapezoid grid only adds the midpoints, so reaching m steps costs m + 1 gradients in
@@ -199,7 +199,7 @@ def integrated_gradients_adaptive(model: keras.Model, image: np.ndarray, target:
         raise ValueError(f"tolerance is a relative gap such as 0.01, got {tolerance}.")
     if start_steps > max_steps:
         raise ValueError(f"start_steps ({start_steps}) is larger than max_steps ({max_steps}).")
-    path = _PathIntegral(model, image, make_baselines(image, baseline, 1, seed)[0], target, batch_size, progress_bar)
+    path = _PathIntegral(model, image, make_baselines(image, baseline, 1, seed)[0], target, batch_size, progress)
     steps, history = int(start_steps), []
     while True:
         path.refine_to(steps)
@@ -235,7 +235,7 @@ def completeness_gap(model: keras.Model, image: np.ndarray, target: int, attribu
 def completeness_curve(model: keras.Model, image: np.ndarray, target: int, *, baseline: str | np.ndarray = "black",
                        steps: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1024), seed: int | None = 0,
                        batch_size: int = base.DEFAULT_BATCH_SIZE, return_maps: bool = False,
-                       progress_bar: bool | None = None):
+                       progress: bool | None = None):
     """Completeness gap of IG at each number of ``steps`` (each a multiple of the one before), in one pass.
 
     Refines one trapezoid grid, so the whole curve costs ``max(steps) + 1`` gradients (1024 steps on
@@ -246,7 +246,7 @@ def completeness_curve(model: keras.Model, image: np.ndarray, target: int, *, ba
     target = base.check_target(model, target)
     for s in steps:
         _check_steps(s, batch_size)
-    path = _PathIntegral(model, image, make_baselines(image, baseline, 1, seed)[0], target, batch_size, progress_bar)
+    path = _PathIntegral(model, image, make_baselines(image, baseline, 1, seed)[0], target, batch_size, progress)
     gaps, maps = {}, {}
     for s in sorted(steps):
         path.refine_to(int(s))

@@ -1,0 +1,46 @@
+"""Remove progress-bar noise from executed notebooks before they are committed.
+
+lime 0.2.0.1 draws a tqdm bar on stderr that no argument switches off, and a bar redrawn a hundred
+times makes a committed notebook hard to read on a code-hosting site. This drops stderr outputs
+that contain only progress-bar redraws; every other output (warnings included) is kept. nbval never
+compares stderr (tests/conftest.py), so this changes nothing that the tests check.
+
+    python scripts/clean_notebook_outputs.py notebooks/*.ipynb
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+_BAR = re.compile(r"^\s*(\S.*?:\s*)?\d+%\|.*\|\s*\d+/\d+ \[.*\]\s*$")
+
+
+def is_progress_only(text: str) -> bool:
+    """True when every non-empty line (split at carriage returns too) is a tqdm progress bar
+    (a stderr output of whitespace only, the bar's last line break, counts too)."""
+    parts = [p for p in re.split(r"[\r\n]+", text) if p.strip()]
+    return all(_BAR.match(p) for p in parts)
+
+
+def clean(path: Path) -> int:
+    """Drop progress-only stderr outputs from the notebook at ``path``; return how many were dropped."""
+    nb = nbformat.read(path, as_version=4)
+    dropped = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = [o for o in cell.outputs
+                if not (o.output_type == "stream" and o.name == "stderr" and is_progress_only(o.text))]
+        dropped += len(cell.outputs) - len(kept)
+        cell.outputs = kept
+    if dropped:
+        nbformat.write(nb, path)
+    return dropped
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:]:
+        print(f"{name}: dropped {clean(Path(name))} progress-bar outputs")
