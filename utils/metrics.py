@@ -383,6 +383,21 @@ def model_randomisation_check(method: str | Method, model: keras.Model | str, im
     then the other weighted layers from the top in ``n_steps - 1`` groups of similar size.
     Returns ``{"steps": [names randomised at each step], "spearman", "spearman_abs", "ssim"`` (arrays, index
     0 = the untouched copy, which must score 1), ``"maps"``}.
+
+    Side effect: calls ``keras.utils.set_random_seed(seed)``, which re-seeds Python's, NumPy's and
+    TensorFlow's *global* generators, so that the random twin (or ``clone_model``'s fresh weights) is the
+    same for the same seed. Code that draws global random numbers afterwards sees the re-seeded state.
+
+    Deep stages on ``efficientnet_lite0`` (measured; benchmarks/results, notebook 08): the twin keeps
+    Keras' default Glorot-uniform convolution kernels and BatchNorm runs in inference mode at identity,
+    so each randomised inverted-residual block shrinks the activations' variance about tenfold (the
+    signal vanishes; ReLU6 does not saturate: about half the top activations are 0 and none reach 6).
+    With every layer randomised the logits' standard deviation is about 7e-12 (about 1 when trained), so
+    softmax is exactly uniform in float32: probability-based perturbation maps (occlusion, KernelSHAP) are
+    all zero (Spearman 0 by convention), while gradient and CAM maps keep a shape at a scale of 1e-7 to
+    1e-12 and their correlation need not be near 0. Judge a method at the first stage (logits layer
+    alone). Re-initialising the convolutions with EfficientNet's own ``VarianceScaling(2.0, "fan_out")``
+    keeps the random model's logits at a standard deviation of about 2 (a change for ``utils.models``).
     """
     fn = _resolve_method(method)
     keras.utils.set_random_seed(seed)
