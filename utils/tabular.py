@@ -26,8 +26,10 @@ NUMERICAL = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_
 BINARY = ["sex"]
 CATEGORICAL = ["island"]
 FEATURES = NUMERICAL + BINARY + CATEGORICAL
-# Reference levels: the weight of every other level is read relative to these.
-REFERENCE_LEVELS = {"sex": "female", "island": "Dream"}
+# Levels of the coded columns, reference level first: the weight of every other level is read
+# relative to it, and a level's position is its integer code in the matrix LIME samples in.
+LEVELS = {"sex": ["female", "male"], "island": ["Dream", "Biscoe", "Torgersen"]}
+REFERENCE_LEVELS = {c: levels[0] for c, levels in LEVELS.items()}
 TARGET_NAMES = ("Adelie", "Chinstrap")
 
 
@@ -52,8 +54,8 @@ def penguin_task(frame: pd.DataFrame | None = None) -> tuple[pd.DataFrame, np.nd
         raise ValueError(f"the table lacks columns {missing}; pass the penguins table from load_penguins().")
     frame = frame[frame["species"].isin(TARGET_NAMES)].dropna(subset=FEATURES).reset_index(drop=True)
     X = frame[FEATURES].copy()
-    X["sex"] = pd.Categorical(X["sex"], categories=["female", "male"])
-    X["island"] = pd.Categorical(X["island"], categories=["Dream", "Biscoe", "Torgersen"])
+    for c, levels in LEVELS.items():
+        X[c] = pd.Categorical(X[c], categories=levels)
     y = (frame["species"] == "Chinstrap").to_numpy(dtype=int)
     return X, y
 
@@ -70,7 +72,7 @@ def make_preprocessor(standardise: bool = True) -> ColumnTransformer:
     "this level compared with the reference"; without it the columns are collinear with the bias.
     """
     drop = [REFERENCE_LEVELS[c] for c in BINARY + CATEGORICAL]
-    categories = [["female", "male"], ["Dream", "Biscoe", "Torgersen"]]
+    categories = [LEVELS[c] for c in BINARY + CATEGORICAL]
     numeric = StandardScaler() if standardise else "passthrough"
     return ColumnTransformer(
         [("num", numeric, NUMERICAL),
@@ -143,15 +145,14 @@ def decode_codes(codes: np.ndarray) -> pd.DataFrame:
     if codes.shape[1] != len(FEATURES):
         raise ValueError(f"expected {len(FEATURES)} columns ({FEATURES}), got {codes.shape[1]}.")
     X = pd.DataFrame(codes[:, :len(NUMERICAL)], columns=NUMERICAL)
-    X["sex"] = pd.Categorical.from_codes(codes[:, 4].round().astype(int), ["female", "male"])
-    X["island"] = pd.Categorical.from_codes(codes[:, 5].round().astype(int),
-                                            ["Dream", "Biscoe", "Torgersen"])
+    for j, levels in categorical_names().items():
+        X[FEATURES[j]] = pd.Categorical.from_codes(codes[:, j].round().astype(int), levels)
     return X
 
 
 def categorical_names() -> dict[int, list[str]]:
     """``{column index: level names}`` for the coded matrix (what ``LimeTabularExplainer`` wants)."""
-    return {4: ["female", "male"], 5: ["Dream", "Biscoe", "Torgersen"]}
+    return {FEATURES.index(c): levels for c, levels in LEVELS.items()}
 
 
 def proba_on_codes(model: Pipeline):

@@ -29,7 +29,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from utils.lime_tabular import fit_weighted_linear, forward_selection
+from utils.lime_tabular import exponential_kernel, fit_weighted_linear, forward_selection
 
 SPAM_CSV = Path(__file__).resolve().parent.parent / "data" / "text" / "spam_assassin_subset.csv"
 CLASS_NAMES = ("ham", "spam")
@@ -142,10 +142,8 @@ def cosine_distances_to_original(masks: np.ndarray) -> np.ndarray:
 
 
 def text_kernel(distances: np.ndarray, kernel_width: float = 25.0) -> np.ndarray:
-    """Step 3: ``sqrt(exp(-d^2 / width^2))`` on the x100 cosine distance (lime's default width 25)."""
-    if not kernel_width > 0:
-        raise ValueError(f"kernel_width must be positive, got {kernel_width}.")
-    return np.sqrt(np.exp(-(np.asarray(distances) ** 2) / kernel_width ** 2))
+    """Step 3: notebook 02's exponential kernel on the x100 cosine distance (lime's default width 25)."""
+    return exponential_kernel(distances, kernel_width)
 
 
 def highest_weights(X: np.ndarray, y: np.ndarray, weights: np.ndarray, k: int) -> list[int]:
