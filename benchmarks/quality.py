@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from utils import metrics
 from utils.data import load_image, sample_images
