@@ -15,8 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .explain.base import predict
-from .explain.segmentation import Hide, fill_image, mask_images
+from .explain.segmentation import Hide, fill_image, mask_images, score_batches
 
 
 def superpixel_game(model, image: np.ndarray, segments: np.ndarray, target: int, hide: Hide = "mean",
@@ -25,12 +24,11 @@ def superpixel_game(model, image: np.ndarray, segments: np.ndarray, target: int,
     fill = fill_image(image, segments, hide)
 
     def value(coalitions: np.ndarray) -> np.ndarray:
-        coalitions = np.atleast_2d(coalitions)
-        out = np.empty(len(coalitions))
-        for start in range(0, len(coalitions), batch_size):
-            batch = mask_images(image, segments, coalitions[start:start + batch_size] > 0.5, fill=fill)
-            out[start:start + batch_size] = predict(model, batch, batch_size=batch_size)[:, target]
-        return out
+        keep = np.atleast_2d(coalitions) > 0.5
+        build = lambda start, stop, _buffer: mask_images(image, segments, keep[start:stop], fill=fill)
+        # The same batched, counted scoring loop as our LIME and KernelSHAP.
+        return score_batches(model, build, len(keep), target, batch_size=batch_size,
+                             show_progress=False).astype(np.float64)
 
     return value
 

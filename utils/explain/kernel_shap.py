@@ -22,6 +22,7 @@ values of the game (tested). ``num_samples`` counts model evaluations, the empty
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
 from math import comb
 
 import numpy as np
@@ -77,7 +78,7 @@ def sample_coalitions(n_players: int, budget: int, seed: int | None) -> tuple[np
         sizes = (s, n_players - s) if paired else (s,)
         for size in sizes:
             per_coalition = size_mass[size - 1] / comb(n_players, size)
-            for members in _combinations(n_players, size):
+            for members in combinations(range(n_players), size):
                 row = np.zeros(n_players, np.int8)
                 row[list(members)] = 1
                 coalitions.append(row)
@@ -111,12 +112,6 @@ def sample_coalitions(n_players: int, budget: int, seed: int | None) -> tuple[np
         raise ValueError(f"num_samples={budget + 2} is too small for {n_players} superpixels; "
                          f"use at least {min(2 * n_players, 2 ** n_players - 2) + 2}.")
     return np.array(coalitions, dtype=np.int8), np.array(weights, dtype=np.float64)
-
-
-def _combinations(n: int, k: int):
-    from itertools import combinations
-
-    return combinations(range(n), k)
 
 
 def solve_constrained(coalitions: np.ndarray, payoffs: np.ndarray, weights: np.ndarray, base_value: float,

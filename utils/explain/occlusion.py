@@ -48,10 +48,8 @@ def occlusion(model, image: np.ndarray, target: int, *, window: int = 32, stride
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     if window > min(height, width):
         raise ValueError(f"window={window} is larger than the image ({height}x{width}).")
-    if isinstance(baseline, str) and baseline == "mean":
-        fill = np.broadcast_to(image.reshape(-1, 3).mean(axis=0), image.shape).astype(np.float32)
-    else:
-        fill = fill_image(image, np.zeros(image.shape[:2], np.int64), baseline)
+    # One segment covering the whole image: "mean" is then the image's mean colour.
+    fill = fill_image(image, np.zeros(image.shape[:2], np.int64), baseline)
     ys, xs = window_positions(height, window, stride), window_positions(width, window, stride)
     corners = np.array([(y, x) for y in ys for x in xs])
     n = len(corners) + 1  # image 0 is the unoccluded image
