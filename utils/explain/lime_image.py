@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.linear_model import Ridge
 
+from .. import lime_tabular
 from . import base
 from .segmentation import Hide, check_segments, fill_image, mask_images, score_batches, segment
 
@@ -58,8 +59,8 @@ def cosine_distance_to_ones(samples: np.ndarray) -> np.ndarray:
 
 
 def exponential_kernel(distances: np.ndarray, kernel_width: float = 0.25) -> np.ndarray:
-    """lime's kernel: sqrt(exp(-d^2 / width^2))."""
-    return np.sqrt(np.exp(-(np.asarray(distances) ** 2) / kernel_width ** 2))
+    """lime's kernel sqrt(exp(-d^2 / width^2)) (notebook 02's), with lime_image's default width 0.25."""
+    return lime_tabular.exponential_kernel(distances, kernel_width)
 
 
 def fit_surrogate(samples: np.ndarray, predictions: np.ndarray, sample_weights: np.ndarray,
