@@ -1,9 +1,13 @@
-"""Remove progress-bar noise from executed notebooks before they are committed.
+"""Remove progress-bar noise from executed notebooks before they are committed, and name the kernel
+as JupyterLab does.
 
 lime 0.2.0.1 draws a tqdm bar on stderr that no argument switches off, and a bar redrawn a hundred
 times makes a committed notebook hard to read on a code-hosting site. This drops stderr outputs
 that contain only progress-bar redraws; every other output (warnings included) is kept. nbval never
 compares stderr (tests/conftest.py), so this changes nothing that the tests check.
+
+It also sets the kernelspec's display name to the installed kernel's, "Python 3 (ipykernel)":
+with any other name JupyterLab rewrites it on open and shows the notebook as modified.
 
     python scripts/clean_notebook_outputs.py notebooks/*.ipynb
 """
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 _BAR = re.compile(r"^\s*(\S.*?:\s*)?\d+%\|.*\|\s*\d+/\d+ \[.*\]\s*$")
 
 
@@ -28,6 +33,8 @@ def is_progress_only(text: str) -> bool:
 def clean(path: Path) -> int:
     """Drop progress-only stderr outputs from the notebook at ``path``; return how many were dropped."""
     nb = nbformat.read(path, as_version=4)
+    changed = nb.metadata.get("kernelspec") != KERNELSPEC
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     dropped = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -36,7 +43,7 @@ def clean(path: Path) -> int:
                 if not (o.output_type == "stream" and o.name == "stderr" and is_progress_only(o.text))]
         dropped += len(cell.outputs) - len(kept)
         cell.outputs = kept
-    if dropped:
+    if dropped or changed:
         nbformat.write(nb, path)
     return dropped
 

@@ -2,7 +2,10 @@
 
 Introduced in notebook 00 (``show_images``) and 04-05 (overlays). One style for all notebooks, so a
 student reads every heatmap the same way: the image in grey-scale underneath, the map on top with a
-colour bar, red = evidence for the class.
+colour bar. Signed maps use one diverging colormap centred on zero, :data:`SIGNED_CMAP`, with red =
+evidence *for* the class and blue = evidence *against* it (the bar charts of notebooks 01-03 and the
+superpixel highlights use the same two colours); unsigned maps (importance only) use the sequential
+:data:`UNSIGNED_CMAP`.
 """
 from __future__ import annotations
 
@@ -10,6 +13,10 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+SIGNED_CMAP = "RdBu_r"     # diverging, centred on zero: red = for the class, blue = against
+UNSIGNED_CMAP = "inferno"  # sequential, for maps that only say "how important"
+FOR_COLOUR, AGAINST_COLOUR = "#c0392b", "#2e86c1"  # the same red and blue in bar charts and highlights
 
 
 def as_uint8(image: np.ndarray) -> np.ndarray:
@@ -35,40 +42,53 @@ def _grid(n: int, cols: int, size: float) -> tuple[plt.Figure, np.ndarray]:
     return fig, axes.flat
 
 
+def finish(fig: plt.Figure, title: str = "") -> plt.Figure:
+    """Lay out ``fig`` and add a figure-wide ``title`` above the panel titles, never over them."""
+    if title:
+        fig.suptitle(title, fontsize=11)
+        fig.tight_layout(rect=(0, 0, 1, 0.93))
+    else:
+        fig.tight_layout()
+    return fig
+
+
 def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, cols: int = 4,
-                size: float = 2.6) -> plt.Figure:
-    """A grid of [0, 255] RGB images with optional titles."""
+                size: float = 2.6, title: str = "") -> plt.Figure:
+    """A grid of [0, 255] RGB images with optional panel titles and a figure ``title``."""
     fig, axes = _grid(len(images), cols, size)
     for i, (ax, image) in enumerate(zip(axes, images)):
         ax.imshow(as_uint8(image))
         ax.set_title(titles[i] if titles else "", fontsize=8)
         ax.axis("off")
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def overlay(ax: plt.Axes, image: np.ndarray, saliency: np.ndarray, title: str = "", signed: bool = False,
-            alpha: float = 0.55, colorbar: bool = False) -> plt.Axes:
-    """Draw ``saliency`` over a grey version of ``image`` on ``ax``.
+            alpha: float = 0.55, colorbar: bool = True) -> plt.Axes:
+    """Draw ``saliency`` over a grey version of ``image`` on ``ax``, with a colour bar by default.
 
-    Unsigned maps use 'jet' on [0, 1]; signed maps use 'bwr' on [-1, 1] (red for, blue against).
+    Unsigned maps use :data:`UNSIGNED_CMAP` on [0, 1] (scaled min to max); signed maps use
+    :data:`SIGNED_CMAP` on [-1, 1], scaled by the largest magnitude so that zero stays white
+    (red for, blue against).
     """
     grey = as_uint8(image).mean(axis=-1)
     ax.imshow(grey, cmap="gray", vmin=0, vmax=255)
     if signed:
-        shown = ax.imshow(normalize_map(saliency, signed=True), cmap="bwr", vmin=-1, vmax=1, alpha=alpha)
+        shown = ax.imshow(normalize_map(saliency, signed=True), cmap=SIGNED_CMAP, vmin=-1, vmax=1, alpha=alpha)
     else:
-        shown = ax.imshow(normalize_map(saliency), cmap="jet", vmin=0, vmax=1, alpha=alpha)
+        shown = ax.imshow(normalize_map(saliency), cmap=UNSIGNED_CMAP, vmin=0, vmax=1, alpha=alpha)
     if colorbar:
-        plt.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        bar = plt.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        bar.set_label("relative attribution (for / against)" if signed else "relative importance", fontsize=7)
+        bar.ax.tick_params(labelsize=7)
     ax.set_title(title, fontsize=9)
     ax.axis("off")
     return ax
 
 
 def show_maps(image: np.ndarray, maps: Mapping[str, np.ndarray], signed: bool | Mapping[str, bool] = False,
-              cols: int = 4, size: float = 2.8, show_image: bool = True) -> plt.Figure:
-    """The image followed by one overlay per named map (e.g. one per method or per layer)."""
+              cols: int = 4, size: float = 2.8, show_image: bool = True, title: str = "") -> plt.Figure:
+    """The image followed by one overlay per named map (e.g. one per method or per layer), each with a colour bar."""
     n = len(maps) + int(show_image)
     fig, axes = _grid(n, min(cols, n), size)
     axes = list(axes)
@@ -80,13 +100,13 @@ def show_maps(image: np.ndarray, maps: Mapping[str, np.ndarray], signed: bool | 
     for ax, (name, saliency) in zip(axes, maps.items()):
         is_signed = signed.get(name, False) if isinstance(signed, Mapping) else signed
         overlay(ax, image, saliency, title=name, signed=is_signed)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def show_grid(images: Sequence[np.ndarray], maps: Sequence[Mapping[str, np.ndarray]],
-              row_titles: Sequence[str] | None = None, size: float = 2.2) -> plt.Figure:
-    """Rows = images, columns = methods: the comparison grid of notebook 08."""
+              row_titles: Sequence[str] | None = None, size: float = 2.2,
+              signed: bool | Mapping[str, bool] = False, title: str = "") -> plt.Figure:
+    """Rows = images, columns = methods: the comparison grid of notebook 08 (colour bars on the last column)."""
     methods = list(maps[0])
     fig, axes = plt.subplots(len(images), len(methods) + 1, figsize=(size * (len(methods) + 1), size * len(images)),
                              squeeze=False)
@@ -95,16 +115,18 @@ def show_grid(images: Sequence[np.ndarray], maps: Sequence[Mapping[str, np.ndarr
         axes[r, 0].set_title(row_titles[r] if row_titles else "", fontsize=8)
         axes[r, 0].axis("off")
         for c, name in enumerate(methods, start=1):
-            overlay(axes[r, c], image, row[name], title=name if r == 0 else "")
-    fig.tight_layout()
-    return fig
+            is_signed = signed.get(name, False) if isinstance(signed, Mapping) else signed
+            overlay(axes[r, c], image, row[name], title=name if r == 0 else "", signed=is_signed,
+                    colorbar=c == len(methods))
+    return finish(fig, title)
 
 
 def overlay_rgb(image: np.ndarray, saliency: np.ndarray, signed: bool = False, alpha: float = 0.55) -> np.ndarray:
     """The :func:`overlay` picture as a uint8 (H, W, 3) array, without a figure (fast, for files).
 
-    Same style as :func:`overlay`: grey image underneath, 'jet' on [0, 1] (or 'bwr' on [-1, 1] for
-    signed maps) on top. The folder pipeline (``utils.pipeline``, notebook 09) saves these as PNG.
+    Same style as :func:`overlay`: grey image underneath, :data:`UNSIGNED_CMAP` on [0, 1] (or
+    :data:`SIGNED_CMAP` on [-1, 1] for signed maps) on top. The folder pipeline (``utils.pipeline``,
+    notebook 09) saves these as PNG.
     """
     from matplotlib import colormaps
 
@@ -113,9 +135,9 @@ def overlay_rgb(image: np.ndarray, saliency: np.ndarray, signed: bool = False, a
     if saliency.shape != grey.shape[:2]:
         raise ValueError(f"The map's shape {saliency.shape} differs from the image's {grey.shape[:2]}.")
     if signed:
-        colours = colormaps["bwr"]((normalize_map(saliency, signed=True) + 1) / 2)[..., :3]
+        colours = colormaps[SIGNED_CMAP]((normalize_map(saliency, signed=True) + 1) / 2)[..., :3]
     else:
-        colours = colormaps["jet"](normalize_map(saliency))[..., :3]
+        colours = colormaps[UNSIGNED_CMAP](normalize_map(saliency))[..., :3]
     blended = (1 - alpha) * grey + alpha * colours
     return np.clip(np.round(blended * 255), 0, 255).astype(np.uint8)
 
@@ -132,18 +154,21 @@ def show_segments(ax: plt.Axes, image: np.ndarray, segments: np.ndarray, title: 
 
 def show_top_superpixels(ax: plt.Axes, image: np.ndarray, segments: np.ndarray, positive: Sequence[int] = (),
                          negative: Sequence[int] = (), title: str = "", dim: float = 0.35) -> plt.Axes:
-    """Highlight chosen superpixels: ``positive`` ones tinted green, ``negative`` ones red, the rest dimmed.
+    """Highlight chosen superpixels: ``positive`` ones tinted red (for), ``negative`` ones blue (against),
+    the rest dimmed.
 
-    The figure lime's ``get_image_and_mask`` draws, for any list of superpixel labels (notebook 04).
+    The figure lime's ``get_image_and_mask`` draws (lime itself tints green and red), in the course's
+    colours, for any list of superpixel labels (notebook 04).
     """
+    from matplotlib.colors import to_rgb
     from skimage.segmentation import mark_boundaries
 
     picture = as_uint8(image).astype(np.float32) / 255.0
     segments = np.asarray(segments)
     pos, neg = np.isin(segments, list(positive)), np.isin(segments, list(negative))
     shown = picture * dim
-    shown[pos] = 0.6 * picture[pos] + 0.4 * np.array([0.0, 1.0, 0.0])
-    shown[neg] = 0.6 * picture[neg] + 0.4 * np.array([1.0, 0.0, 0.0])
+    shown[pos] = 0.5 * picture[pos] + 0.5 * np.array(to_rgb(FOR_COLOUR))
+    shown[neg] = 0.5 * picture[neg] + 0.5 * np.array(to_rgb(AGAINST_COLOUR))
     ax.imshow(mark_boundaries(np.clip(shown, 0, 1), np.where(pos | neg, segments, -1), color=(1, 1, 0)))
     ax.set_title(title, fontsize=9)
     ax.axis("off")

@@ -9,7 +9,7 @@ from typing import Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 
-POSITIVE, NEGATIVE = "#c0392b", "#2e86c1"
+from .plot import AGAINST_COLOUR as NEGATIVE, FOR_COLOUR as POSITIVE  # red for, blue against
 
 
 def plot_waterfall(contributions: Mapping[str, float], title: str = "", xlabel: str = "log-odds",

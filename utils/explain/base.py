@@ -225,9 +225,25 @@ def progress(iterable: Iterable, total: int | None = None, desc: str = "", enabl
     return tqdm(iterable, total=total, desc=desc, disable=not show, leave=False)
 
 
+def check_seed(seed) -> int | None:
+    """Return ``seed`` if it is a whole number >= 0 or None; raise a ValueError that names ``seed`` otherwise."""
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0 (e.g. seed=0) or None, got {seed!r}.")
+    return int(seed)
+
+
+def check_count(name: str, value, minimum: int = 1) -> int:
+    """Return a budget option (``num_samples``, ``steps``, ...) as an int; raise a ValueError naming it otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}.")
+    return int(value)
+
+
 def rng(seed: int | None) -> np.random.Generator:
     """The random generator a sampling method must use: the same seed gives the same map."""
-    return np.random.default_rng(seed)
+    return np.random.default_rng(check_seed(seed))
 
 
 def resize_map(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:
