@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils.data import DATA_DIR, IMAGES_DIR, expected_labels, load_image, sample_images
+from utils import data as data_module
+from utils.data import (DATA_DIR, IMAGES_DIR, MAX_ASPECT_RATIO, MAX_PIXELS, expected_labels, load_image,
+                        resize_and_crop, sample_images, to_rgb_array)
 
 REPO = DATA_DIR.parent
 MAX_BUNDLE_BYTES = 10 * 1024 * 1024
@@ -182,6 +184,137 @@ def test_bad_input_raises_value_error_naming_the_file(tmp_path, case):
     message = str(info.value)
     assert str(path) in message, message
     assert BAD_INPUTS[case] in message, message
+
+
+# --- load_image: bounded resources, bit-depth scaling, arguments that are not paths --------
+
+def _png_header_only(path: Path, width: int, height: int, bit_depth: int = 1) -> Path:
+    """A PNG whose header announces ``width`` x ``height`` pixels, with (almost) no pixel data:
+    tiny on disk, huge once decoded. load_image must refuse it from the header alone."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b""))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("width, height, words", [
+    (1, 3000, f"more than {MAX_ASPECT_RATIO} times"),
+    (10000, 1, f"more than {MAX_ASPECT_RATIO} times"),
+    (11000, 11000, "121 megapixels"),
+    (20000, 20000, "400 megapixels"),  # past twice Pillow's limit: Pillow itself refuses it on open
+])
+def test_too_large_or_too_elongated_images_are_refused_before_decoding(tmp_path, width, height, words):
+    import time
+
+    path = _png_header_only(tmp_path / f"bomb {width}x{height}.png", width, height)
+    assert path.stat().st_size < 200
+    start = time.perf_counter()
+    with pytest.raises(ValueError) as info:
+        load_image(path)
+    assert time.perf_counter() - start < 1.0
+    assert str(path) in str(info.value) and words in str(info.value), info.value
+    assert "\n" not in str(info.value)
+
+
+def test_limits_are_documented_values():
+    assert MAX_PIXELS == 89_478_485 and MAX_ASPECT_RATIO == 20
+    assert "MAX_PIXELS" in data_module.__doc__ and "MAX_ASPECT_RATIO" in data_module.__doc__
+
+
+def _smooth(width: int, height: int) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([x * 255 / width, y * 255 / height, np.full_like(x, 128.0)], axis=-1).astype(np.uint8)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_large_photo_is_reduced_while_decoding_and_matches_the_full_recipe(tmp_path, monkeypatch, fmt):
+    """A 2400x1600 photo (short side >= 1536 px): JPEG decodes at a reduced scale (draft), PNG is
+    box-reduced before the bicubic resize; either way the result is the plain recipe's up to rounding."""
+    pixels = _smooth(2400, 1600)
+    path = save(Image.fromarray(pixels), tmp_path / f"large.{fmt.lower()}", **({"quality": 95} if fmt == "JPEG" else {}))
+    calls = []
+    for name in ("draft", "reduce"):
+        original = getattr(Image.Image, name)
+        monkeypatch.setattr(Image.Image, name, lambda self, *a, _o=original, _n=name: calls.append(_n) or _o(self, *a))
+    from PIL import JpegImagePlugin
+    original_draft = JpegImagePlugin.JpegImageFile.draft
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft",
+                        lambda self, *a: calls.append("draft") or original_draft(self, *a))
+    image = load_image(path)
+    assert calls == (["draft"] if fmt == "JPEG" else ["reduce"]), calls
+    exact = resize_and_crop(pixels.astype(np.float32), 224)
+    assert image.shape == (224, 224, 3) and np.abs(image - exact).mean() < 2.0
+
+
+def test_bundled_photos_load_exactly_as_the_plain_recipe():
+    """No photo under 1536 px on its short side is reduced: every bundled photo, at every size the
+    notebooks use, is bit-identical to decoding it fully and resizing it once."""
+    for path in sample_images().values():
+        plain = to_rgb_array(Image.open(path))
+        np.testing.assert_array_equal(load_image(path, size=None), plain, err_msg=path.name)
+        for size in (224, 112, 64):
+            np.testing.assert_array_equal(load_image(path, size=size), resize_and_crop(plain, size),
+                                          err_msg=f"{path.name} at {size}")
+
+
+def test_16_bit_values_are_scaled_by_the_bit_depth_not_the_content(tmp_path):
+    """Raw 200 loads as 200/257 whether or not another pixel of the file is above 255."""
+    values = np.full((4, 4), 200, np.uint16)
+    dim = save(Image.fromarray(values), tmp_path / "dim.png")
+    values[0, 0] = 300
+    bright = save(Image.fromarray(values), tmp_path / "bright.png")
+    for path in (dim, bright):
+        np.testing.assert_allclose(load_image(path, size=None)[1, 1], 200 / 257, rtol=1e-6)
+
+
+def test_16_bit_pgm_is_scaled_by_its_bit_depth(tmp_path):
+    path = tmp_path / "deep.pgm"
+    path.write_bytes(b"P5\n2 1\n65535\n\x00\xc8\xff\xff")  # 200 and 65535
+    assert Image.open(path).mode == "I"
+    np.testing.assert_allclose(load_image(path, size=None)[0, :, 0], [200 / 257, 255], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_images_without_a_defined_range_are_refused(tmp_path, dtype):
+    path = save(Image.fromarray(np.full((4, 4), 7, dtype)), tmp_path / f"{np.dtype(dtype).name}.tif")
+    with pytest.raises(ValueError, match="8- or 16-bit") as info:
+        load_image(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("argument, words", [
+    (b"\x89PNG...", "got bytes"),
+    (None, "got NoneType"),
+    (np.zeros((8, 8, 3)), "resize_and_crop"),
+    (Image.new("RGB", (8, 8)), "to_rgb_array"),
+    (42, "got int"),
+    ("", "empty path"),
+])
+def test_arguments_that_are_not_paths_give_a_clear_error(argument, words):
+    with pytest.raises(ValueError, match=words) as info:
+        load_image(argument)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("size", ["224", 2.5, True, 100_000])
+def test_bad_sizes_give_a_clear_error(size):
+    with pytest.raises(ValueError, match="size"):
+        load_image(IMAGES_DIR / "coffee.png", size=size)
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+
+    path = tmp_path / "pipe.png"
+    os.mkfifo(path)
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_image(path)
 
 
 # --- the bundled photos ---------------------------------------------------------------------

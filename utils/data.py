@@ -1,9 +1,21 @@
 """Loading images the way the course's classifiers expect them, with clear errors for bad files.
 
 Introduced in notebook 00; every image notebook loads its photos through :func:`load_image`.
+
+Limits (a file past them is refused with a ``ValueError`` that names it, before it is decoded):
+at most :data:`MAX_PIXELS` pixels (Pillow's own decompression-bomb threshold, about 89 megapixels,
+e.g. 10000 x 8900) and a long side at most :data:`MAX_ASPECT_RATIO` times the short side. A large
+photo is reduced while it is decoded (JPEG) or right after (box filter, as Pillow's
+``reducing_gap=3``) so that the short side stays at least 3 times the resize target; only photos
+whose short side is at least :data:`REDUCE_FROM` (1536 px) and 6 times the target are reduced, so
+every smaller photo (every bundled one) is decoded and resized exactly as before.
 """
 from __future__ import annotations
 
+import math
+import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,52 +25,177 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 IMAGES_DIR = DATA_DIR / "images"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
+MAX_PIXELS = 89_478_485  # Pillow's default Image.MAX_IMAGE_PIXELS: a 3-channel image of this size is ~270 MB
+MAX_ASPECT_RATIO = 20  # long side / short side; a 1 x 3000 strip would be resized to 256 x 768000 pixels
+MAX_SIZE = 2048  # largest ``size`` load_image accepts (the zoo's models take 224 or 64)
+REDUCING_GAP = 3  # reduce a large image by whole factors while its short side stays >= 3x the resize target
+REDUCE_FROM = 2 * REDUCING_GAP * 256  # only images whose short side is >= 1536 px are reduced before resizing
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+_EIGHT_BIT_MODES = ("1", "L", "P", "RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "LAB", "HSV", "LA", "La", "PA")
 
-def _open_image(path: Path) -> Image.Image:
-    """Open and fully decode ``path``, turning every failure into a ValueError that names the file."""
+
+def _as_path(path) -> Path:
+    """``path`` as a Path; a clear ValueError for None, bytes, arrays, images and other non-paths."""
+    if isinstance(path, (str, os.PathLike)) and not isinstance(path, bytes):
+        if str(path) == "":
+            raise ValueError("load_image got an empty path: pass the path of an image file.")
+        return Path(path)
+    if path is None:
+        hint = "pass the path of an image file, e.g. load_image(sample_image_path('chelsea'))"
+    elif isinstance(path, (bytes, bytearray, memoryview)):
+        hint = ("pass the file's path as a str or pathlib.Path; if these bytes are the file's contents, "
+                "decode them with to_rgb_array(PIL.Image.open(io.BytesIO(data)))")
+    elif isinstance(path, np.ndarray):
+        hint = "this is already an array of pixels: use resize_and_crop(array, size) to bring it to the model's size"
+    elif isinstance(path, Image.Image):
+        hint = "this is already a PIL image: use resize_and_crop(to_rgb_array(image), size)"
+    else:
+        hint = "pass the path of an image file as a str or pathlib.Path"
+    raise ValueError(f"load_image takes a file path, got {type(path).__name__}: {hint}.")
+
+
+def _check_size(size) -> int | None:
+    """``size`` as an int in [8, MAX_SIZE], or None (keep the resolution)."""
+    if size is None:
+        return None
+    if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)):
+        raise ValueError(f"size must be a whole number of pixels (224 for the zoo models) or None, got {size!r}.")
+    if size < 8:
+        raise ValueError(f"size={size} is too small; use the model's input size (224 for the zoo models).")
+    if size > MAX_SIZE:
+        raise ValueError(f"size={size} is larger than {MAX_SIZE}; use the model's input size (224 for the zoo models).")
+    return int(size)
+
+
+def _check_dimensions(path: Path, width: int, height: int) -> None:
+    """Refuse, before decoding, an image too large or too elongated to load safely."""
+    if width < 1 or height < 1:
+        raise ValueError(f"{path} has no pixels ({width}x{height}): the file is damaged.")
+    if width * height > MAX_PIXELS:
+        raise ValueError(
+            f"{path} is {width}x{height} = {width * height / 1e6:.0f} megapixels, more than the limit of "
+            f"{MAX_PIXELS / 1e6:.0f} (utils.data.MAX_PIXELS; such a file may be a decompression bomb). "
+            "Shrink it with an image editor first.")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ValueError(
+            f"{path} is {width}x{height}: one side is more than {MAX_ASPECT_RATIO} times the other "
+            "(utils.data.MAX_ASPECT_RATIO), so its centre crop would show almost nothing. Crop it first.")
+
+
+def _open_image(path: Path, resize_to: int | None = None) -> Image.Image:
+    """Open and fully decode ``path``, turning every failure into a ValueError that names the file.
+
+    The size is checked against the limits before any pixel is decoded; with ``resize_to`` a large
+    JPEG is decoded directly at a reduced scale (``Image.draft``).
+    """
     if not path.exists():
         raise ValueError(f"{path}: no such file. Check the path (sample_images() lists the bundled photos).")
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not an image file.")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file (a device, pipe or socket?); pass an image file.")
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty (0 bytes): the file was not written or downloaded completely.")
     try:
-        image = Image.open(path)
-        image.load()  # decode now: a truncated file fails here, not later inside a model
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is checked below
+            image = Image.open(path)
+    except Image.DecompressionBombError as err:  # Pillow refuses twice its own limit while reading the header
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        count = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "too many pixels"
+        raise ValueError(f"{path} has {count}, more than the limit of {MAX_PIXELS / 1e6:.0f} (utils.data.MAX_PIXELS; "
+                         "such a file may be a decompression bomb). Shrink it with an image editor first.") from err
     except UnidentifiedImageError as err:
         raise ValueError(
             f"{path} is not an image that Pillow can read (JPEG, PNG, BMP, GIF, TIFF, WebP). "
             "Is it another kind of file with an image extension?"
         ) from err
-    except (OSError, SyntaxError) as err:
+    except PermissionError as err:
+        raise ValueError(f"{path} cannot be read (permission denied): check the file's permissions.") from err
+    except Exception as err:  # noqa: BLE001 - Pillow's plugins raise many types for a damaged header
+        raise ValueError(f"{path} is a damaged image ({type(err).__name__}: {err}). Download or copy it again.") from err
+    _check_dimensions(path, *image.size)
+    short = min(image.size)
+    if resize_to and image.format == "JPEG" and _reduction_factor(short, resize_to) >= 2:
+        scale = REDUCING_GAP * resize_to / short
+        image.draft(None, (math.ceil(image.size[0] * scale), math.ceil(image.size[1] * scale)))
+    try:
+        image.load()  # decode now: a truncated file fails here, not later inside a model
+    except MemoryError as err:
+        raise ValueError(f"{path} is too large to decode in the memory available.") from err
+    except Exception as err:  # noqa: BLE001 - OSError, SyntaxError, ValueError, struct.error, ... from plugins
         raise ValueError(f"{path} is a damaged or truncated image ({err}). Download or copy it again.") from err
     return image
+
+
+def _bit_depth(image: Image.Image) -> int:
+    """Bits per sample of a single-channel integer image (8 for the 8-bit modes), from the file's format."""
+    if image.mode in _SIXTEEN_BIT_MODES:
+        return 16
+    if image.mode == "I":  # 32-bit container: PGM/PPM and PNG put 16-bit samples in it, TIFF says how many
+        if image.format in ("PPM", "PNG"):
+            return 16
+        tag = getattr(image, "tag_v2", {}).get(258) if image.format == "TIFF" else None
+        bits = tag[0] if isinstance(tag, tuple) and tag else tag
+        return int(bits) if bits else 32
+    if image.mode == "F":
+        return 32
+    if image.mode in _EIGHT_BIT_MODES:
+        return 8
+    raise ValueError(f"pixel mode {image.mode!r} is not supported; save the image as 8- or 16-bit RGB or grayscale.")
+
+
+def _rgb_image(image: Image.Image, name: str = "the image") -> Image.Image:
+    """Any Pillow mode -> mode RGB (8-bit data) or F (16-bit data, scaled to [0, 255] by its bit depth).
+
+    EXIF rotation is applied, palettes expanded, transparency composited on white.
+    """
+    try:
+        depth = _bit_depth(image)
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
+    if depth not in (8, 16):
+        raise ValueError(f"{name} holds {depth}-bit {'floating-point' if image.mode == 'F' else 'integer'} "
+                         "pixels, whose range is not defined; save it as an 8- or 16-bit image first.")
+    image = ImageOps.exif_transpose(image)  # phones store the rotation in EXIF, not in the pixels
+    if depth == 16:  # 0..65535 -> 0..255 whatever the content: 65535 / 257 = 255
+        return Image.fromarray(np.clip(np.asarray(image, dtype=np.float32), 0, 65535) / 257.0, mode="F")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert("RGB")
+
+
+def _as_array(image: Image.Image) -> np.ndarray:
+    """An RGB or F image from :func:`_rgb_image` -> float32 (H, W, 3) array in [0, 255]."""
+    array = np.asarray(image, dtype=np.float32)
+    return np.repeat(array[..., None], 3, axis=-1) if image.mode == "F" else array
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:
     """Pillow image of any mode (L, LA, P, RGBA, I;16, CMYK, ...) -> float32 RGB array in [0, 255].
 
     Grayscale is repeated on three channels, transparency is composited on white, palettes are
-    expanded and 16-bit images are rescaled from [0, 65535] to [0, 255], so that every model of
-    the course sees the same kind of input whatever the file held.
+    expanded and 16-bit images are scaled by their bit depth (value / 257, so 65535 -> 255), so that
+    every model of the course sees the same kind of input whatever the file held. 32-bit and
+    floating-point images have no defined range and raise a ValueError.
     """
-    image = ImageOps.exif_transpose(image)  # phones store the rotation in EXIF, not in the pixels
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float32)
-        scale = 65535.0 if array.max() > 255 else 255.0
-        array = np.clip(array / scale * 255.0, 0, 255)
-        return np.repeat(array[..., None], 3, axis=-1).astype(np.float32)
-    if image.mode == "F":
-        array = np.asarray(image, dtype=np.float32)
-        lo, hi = float(array.min()), float(array.max())
-        array = (array - lo) / (hi - lo or 1.0) * 255.0
-        return np.repeat(array[..., None], 3, axis=-1).astype(np.float32)
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA"):
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, image.convert("RGBA"))
-    return np.asarray(image.convert("RGB"), dtype=np.float32)
+    return _as_array(_rgb_image(image, getattr(image, "filename", "") or "the image"))
+
+
+def _reduction_factor(short: int, resize_to: int) -> int:
+    """Whole factor to shrink by before resizing (1 = none): the short side stays >= REDUCING_GAP * ``resize_to``."""
+    if short < max(REDUCE_FROM, 2 * REDUCING_GAP * resize_to):
+        return 1
+    return short // (REDUCING_GAP * resize_to)
+
+
+def _reduce(image: Image.Image, resize_to: int) -> Image.Image:
+    """Shrink a large image by a whole factor (box filter), as Pillow's ``resize(reducing_gap=3)`` does."""
+    factor = _reduction_factor(min(image.size), resize_to)
+    return image.reduce(factor) if factor >= 2 else image
 
 
 def resize_and_crop(image: np.ndarray, size: int = 224, resize_to: int | None = None) -> np.ndarray:
@@ -82,15 +219,22 @@ def load_image(path: str | Path, size: int | None = 224) -> np.ndarray:
 
     The short side is resized to 256/224 of ``size`` (bicubic) and the centre is cropped to
     ``size``; ``size=None`` keeps the original resolution. Grayscale, RGBA, palette and 16-bit
-    files and EXIF rotation are handled; a missing, empty, truncated or non-image file raises a
-    ``ValueError`` that names the file and says what is wrong.
+    files and EXIF rotation are handled. Every problem raises a ``ValueError`` that names the file
+    and says what is wrong: missing, empty, truncated or non-image files, and files past the limits
+    of the module docstring (:data:`MAX_PIXELS`, :data:`MAX_ASPECT_RATIO`). A large photo is reduced
+    while it is decoded, so loading it costs memory for the reduced image, not the full one.
     """
-    path = Path(path)
-    array = to_rgb_array(_open_image(path))
+    path = _as_path(path)
+    size = _check_size(size)
+    resize_to = None if size is None else int(round(size * 256 / 224))
+    image = _open_image(path, resize_to)
+    try:
+        rgb = _rgb_image(image, str(path))
+        array = _as_array(rgb if resize_to is None else _reduce(rgb, resize_to))
+    except MemoryError as err:
+        raise ValueError(f"{path} is too large to convert in the memory available.") from err
     if size is None:
         return array
-    if size < 8:
-        raise ValueError(f"size={size} is too small; use the model's input size (224 for the zoo models).")
     return resize_and_crop(array, size)
 
 
@@ -103,7 +247,7 @@ def sample_images() -> dict[str, Path]:
 def sample_image_path(name: str) -> Path:
     """Path of the bundled photo ``name`` (a key of :func:`sample_images`), with a helpful error."""
     images = sample_images()
-    if name not in images:
+    if not isinstance(name, str) or name not in images:
         raise ValueError(f"No bundled photo named {name!r}. Available: {', '.join(images)}.")
     return images[name]
 
