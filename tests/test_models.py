@@ -53,7 +53,7 @@ def test_legacy_weight_reader_rejects_other_files(tmp_path):
     import pickle
 
     bogus.write_bytes(pickle.dumps(123))
-    with pytest.raises(ValueError, match="not a PyTorch legacy-format"):
+    with pytest.raises(ValueError, match="not a valid PyTorch legacy-format"):
         load_legacy_state_dict(bogus)
 
 
