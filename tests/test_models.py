@@ -69,6 +69,12 @@ def test_unknown_model_name_lists_choices():
         models.load_model("vgg16")
 
 
+@pytest.mark.parametrize("name", [["resnet50"], None, 3, b"resnet50"])
+def test_a_model_name_that_is_not_a_string_lists_the_choices(name):
+    with pytest.raises(ValueError, match="one model name as a string.*efficientnet_lite0, mobilenet_v2"):
+        models.load_model(name)
+
+
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "mobilenet_v2", "resnet50"])
 def test_every_zoo_model_keeps_the_contract(name):
     model = models.load_model(name, pretrained=False)

@@ -259,6 +259,9 @@ def load_model(name: str = "efficientnet_lite0", *, fresh: bool = False, pretrai
     ``pretrained=False`` gives the same architecture and contract with randomly initialised weights
     (always a fresh copy; works offline for every model: tests and the randomisation sanity check use it).
     """
+    if not isinstance(name, str):
+        raise ValueError(f"load_model takes one model name as a string, got {type(name).__name__} {name!r:.60}. "
+                         f"Choose one of: {', '.join(MODEL_NAMES)}.")
     if name not in _BUILDERS:
         raise ValueError(f"Unknown model {name!r}. Choose one of: {', '.join(MODEL_NAMES)}.")
     if not pretrained:

@@ -27,6 +27,8 @@ DISTRIBUTIONS = {"tensorflow": "tensorflow-cpu", "tf_keras_vis": "tf-keras-vis",
 
 def set_seed(seed: int = 0) -> None:
     """Seed Python, numpy and TensorFlow, so a notebook gives the same numbers on every run."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"set_seed takes a whole number between 0 and 2**32 - 1 (e.g. set_seed(0)), got {seed!r}.")
     random.seed(seed)
     np.random.seed(seed)
     import keras
@@ -63,6 +65,11 @@ def setup(seed: int = 0, packages: tuple[str, ...] = ("tensorflow", "keras")) ->
 
     Returns the checked versions so the cell can print them.
     """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"setup(seed=...) takes a whole number between 0 and 2**32 - 1 (e.g. setup(0)), got {seed!r}.")
+    if isinstance(packages, str) or not all(isinstance(p, str) for p in packages):
+        raise ValueError(f"setup(packages=...) takes a tuple of import names, e.g. ('tensorflow', 'shap'), "
+                         f"got {packages!r}.")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
