@@ -162,6 +162,14 @@ def test_option_errors(lite0, cat, small_cnn, small_image):
         score_cam(lite0, image, target, max_maps=0)
 
 
+@pytest.mark.parametrize("options, match", [({"max_maps": 2.5}, "max_maps"), ({"max_maps": "64"}, "max_maps"),
+                                            ({"max_maps": True}, "max_maps"), ({"batch_size": 0}, "batch_size")])
+def test_score_cam_bad_budget_gives_one_line_error_naming_it(small_cnn, small_image, options, match):
+    with pytest.raises(ValueError, match=match) as error:
+        score_cam(small_cnn, small_image, 0, **options)
+    assert "\n" not in str(error.value)
+
+
 # --------------------------------------------------------------------------- known answers on tiny models
 def test_ig_on_linear_model_is_exact(linear):
     model, w = linear

@@ -129,6 +129,15 @@ def test_bad_inputs_raise_clear_errors(toy, name):
             METHODS[name](model, image, 0, segmentation="watershed")
 
 
+@pytest.mark.parametrize("options, match", [({"num_samples": 2.5}, "num_samples"), ({"num_samples": "1000"}, "num_samples"),
+                                            ({"num_samples": 3}, "num_samples"), ({"batch_size": 0}, "batch_size")])
+def test_kernel_shap_bad_budget_gives_one_line_error_naming_it(toy, options, match):
+    model, image, _ = toy
+    with pytest.raises(ValueError, match=match) as error:
+        METHODS["kernel_shap"](model, image, 0, segmentation="grid", segmentation_params={"n": 4}, **options)
+    assert "\n" not in str(error.value)
+
+
 # --------------------------------------------------------------------------- known answers
 def test_occlusion_of_ignored_region_is_zero(toy):
     model, image, _ = toy

@@ -141,19 +141,19 @@ def score_cam(model: keras.Model, image: np.ndarray, target: int, *, layer: str 
     batches; softmax over the classes of each masked image's logits gives the weight of its channel;
     map = ReLU(sum_k w_k A_k). ``max_maps`` keeps only the channels with the largest spatial standard
     deviation ("Faster Score-CAM", as tf-keras-vis' ``max_N``); None uses all K (1280 on Lite0, ~12 s).
-    Costs ``max_maps`` forward passes and no gradient.
+    Costs ``max_maps`` forward passes and no gradient. ``max_maps`` and ``batch_size`` must be whole
+    numbers >= 1 (a ValueError names the option otherwise).
     """
     image = base.check_image(model, image)
     target = base.check_target(model, target)
+    if max_maps is not None:
+        max_maps = base.check_count("max_maps", max_maps)
+    batch_size = base.check_count("batch_size", batch_size)
     layer = base.resolve_feature_layer(model, layer)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     feats, _, _ = feature_maps_and_gradients(model, image, target, layer)
     a = feats[0]
     channels = int(a.shape[-1])
     if max_maps is not None:
-        if not 1 <= max_maps:
-            raise ValueError(f"max_maps must be at least 1 (or None for all {channels} channels), got {max_maps}.")
         if max_maps < channels:
             _, keep = tf.math.top_k(tf.math.reduce_std(a, axis=(0, 1)), max_maps)
             a = tf.gather(a, tf.sort(keep), axis=-1)

@@ -136,17 +136,19 @@ def kernel_shap(model, image: np.ndarray, target: int, *, num_samples: int = 100
 
     ``num_samples`` model evaluations (the empty and full coalitions included); superpixels and
     ``hide_color`` as in :func:`utils.explain.lime_image.lime`. The values sum to
-    v(image) - v(all hidden) exactly. Returns an (H, W) float32 map, or a :class:`ShapExplanation`.
+    v(image) - v(all hidden) exactly. ``num_samples`` (>= 4) and ``batch_size`` (>= 1) must be whole
+    numbers (a ValueError names the option otherwise). Returns an (H, W) float32 map, or a
+    :class:`ShapExplanation`.
     """
     image = base.check_image(model, image)
     target = base.check_target(model, target)
+    num_samples = base.check_count("num_samples", num_samples, minimum=4)
+    batch_size = base.check_count("batch_size", batch_size)
     if segments is None:
         segments = segment(image, segmentation, **(segmentation_params or {}))
     else:
         segments = check_segments(segments, image)
     n_players = int(segments.max()) + 1
-    if not isinstance(num_samples, (int, np.integer)) or num_samples < 4:
-        raise ValueError(f"num_samples must be an integer >= 4, got {num_samples!r} (try 1000).")
     coalitions, weights = sample_coalitions(n_players, num_samples - 2, seed)
     masks = np.concatenate([np.ones((1, n_players), np.int8), np.zeros((1, n_players), np.int8), coalitions])
     fill = fill_image(image, segments, hide_color)
