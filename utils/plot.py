@@ -185,3 +185,22 @@ def clip_outliers(saliency: np.ndarray, percentile: float = 99.0) -> np.ndarray:
     saliency = np.asarray(saliency, dtype=np.float32)
     limit = float(np.percentile(np.abs(saliency), percentile))
     return np.clip(saliency, -limit, limit) if limit > 0 else saliency
+
+
+def visible_share(saliency: np.ndarray, signed: bool = False, level: float = 0.1) -> float:
+    """Share of a map's pixels that :func:`overlay` draws at least ``level`` away from the bottom of its colour
+    scale (``|value| / max |value|`` for signed maps, ``(value - min) / (max - min)`` otherwise).
+
+    A check against blank panels: a constant map scores 0, and so does, nearly, a map whose few extreme pixels
+    squash everything else to the bottom of the scale (clip those with :func:`clip_outliers`). Notebook 08
+    asserts it for every panel it draws.
+    """
+    return float((np.abs(normalize_map(saliency, signed=signed)) >= level).mean())
+
+
+def line_styles(names: Sequence[str]) -> dict[str, dict]:
+    """One distinct ``{"color", "linestyle"}`` per name, for line plots with more curves than the ten default
+    colours (notebook 08 draws one curve per method): tab10's colours, solid for the first ten, dashed after.
+    Pass the same names in the same order to every figure and a method keeps its style across figures."""
+    colours = plt.get_cmap("tab10").colors
+    return {name: {"color": colours[i % 10], "linestyle": "-" if i < 10 else "--"} for i, name in enumerate(names)}
