@@ -170,6 +170,37 @@ def test_score_cam_bad_budget_gives_one_line_error_naming_it(small_cnn, small_im
     assert "\n" not in str(error.value)
 
 
+IG_BAD_OPTIONS = [
+    ("integrated_gradients", {"seed": "0"}, "seed"),
+    ("integrated_gradients", {"seed": -1}, "seed"),
+    ("integrated_gradients", {"baseline": "noise", "seed": 1.5}, "seed"),
+    ("integrated_gradients", {"steps": 2.5}, "steps"),
+    ("integrated_gradients", {"steps": "64"}, "steps"),
+    ("integrated_gradients", {"batch_size": 0}, "batch_size"),
+    ("integrated_gradients", {"baseline": "noise", "num_baselines": 0}, "num_baselines"),
+    ("integrated_gradients_adaptive", {"seed": "0"}, "seed"),
+    ("integrated_gradients_adaptive", {"start_steps": 0}, "start_steps"),
+    ("integrated_gradients_adaptive", {"max_steps": 64.5}, "max_steps"),
+    ("integrated_gradients_adaptive", {"start_steps": 64, "max_steps": 32}, r"start_steps \(64\) is larger than max_steps"),
+    ("integrated_gradients_adaptive", {"tolerance": "0.01"}, "tolerance"),
+    ("completeness_curve", {"seed": "0"}, "seed"),
+    ("completeness_curve", {"steps": (8, 0)}, "steps"),
+    ("completeness_curve", {"steps": ()}, "at least one"),
+    ("completeness_curve", {"steps": (8, 12)}, "multiple"),
+    ("completeness_gap", {"seed": "0"}, "seed"),
+]
+
+
+@pytest.mark.parametrize("name, options, match", IG_BAD_OPTIONS)
+def test_ig_bad_options_give_one_line_errors_naming_them(small_cnn, small_image, name, options, match):
+    import utils.explain.integrated_gradients as ig
+
+    args = (small_cnn, small_image, 0) + ((np.zeros((16, 16)),) if name == "completeness_gap" else ())
+    with pytest.raises(ValueError, match=match) as error:
+        getattr(ig, name)(*args, **options)
+    assert "\n" not in str(error.value)
+
+
 # --------------------------------------------------------------------------- known answers on tiny models
 def test_ig_on_linear_model_is_exact(linear):
     model, w = linear

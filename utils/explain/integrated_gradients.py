@@ -41,8 +41,8 @@ def make_baselines(image: np.ndarray, baseline: str | np.ndarray = "black", num_
     Only ``"noise"`` (and an array, repeated) is random; the other named baselines are one image
     whatever ``num_baselines`` says (averaging identical baselines would change nothing).
     """
-    if num_baselines < 1:
-        raise ValueError(f"num_baselines must be at least 1, got {num_baselines}.")
+    seed = base.check_seed(seed)
+    num_baselines = base.check_count("num_baselines", num_baselines)
     if isinstance(baseline, str):
         if baseline == "black":
             return np.zeros((1, *image.shape), np.float32)
@@ -125,11 +125,14 @@ def _relative_gap(total: float, difference: float) -> float:
     return abs(total - difference) / max(abs(difference), 1e-12)
 
 
-def _check_steps(steps: int, batch_size: int) -> None:
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+def _check_options(seed, batch_size, **counts) -> dict[str, int]:
+    """Validate ``seed``, ``batch_size`` and the step counts given by name; return the counts as ints.
+
+    Checked before any gradient is computed, so a wrong option fails at once with its name in the message.
+    """
+    base.check_seed(seed)
+    base.check_count("batch_size", batch_size)
+    return {name: base.check_count(name, value) for name, value in counts.items()}
 
 
 def integrated_gradients_attributions(model: keras.Model, image: np.ndarray, target: int, *,
@@ -143,13 +146,13 @@ def integrated_gradients_attributions(model: keras.Model, image: np.ndarray, tar
     """
     image = base.check_image(model, image)
     target = base.check_target(model, target)
-    _check_steps(steps, batch_size)
+    steps = _check_options(seed, batch_size, steps=steps)["steps"]
     total = np.zeros_like(image)
     difference = 0.0
     baselines = make_baselines(image, baseline, num_baselines, seed)
     for b in baselines:
         path = _PathIntegral(model, image, b, target, batch_size, progress)
-        path.refine_to(int(steps))
+        path.refine_to(steps)
         total += path.attributions() / len(baselines)
         difference += path.difference / len(baselines)
     return total, _relative_gap(float(total.sum(dtype=np.float64)), difference), difference
@@ -193,14 +196,14 @@ def integrated_gradients_adaptive(model: keras.Model, image: np.ndarray, target:
     """
     image = base.check_image(model, image)
     target = base.check_target(model, target)
-    _check_steps(start_steps, batch_size)
-    _check_steps(max_steps, batch_size)
-    if not tolerance > 0:
+    counts = _check_options(seed, batch_size, start_steps=start_steps, max_steps=max_steps)
+    start_steps, max_steps = counts["start_steps"], counts["max_steps"]
+    if isinstance(tolerance, (bool, np.bool_)) or not isinstance(tolerance, (int, float, np.number)) or not tolerance > 0:
         raise ValueError(f"tolerance is a relative gap such as 0.01, got {tolerance}.")
     if start_steps > max_steps:
         raise ValueError(f"start_steps ({start_steps}) is larger than max_steps ({max_steps}).")
     path = _PathIntegral(model, image, make_baselines(image, baseline, 1, seed)[0], target, batch_size, progress)
-    steps, history = int(start_steps), []
+    steps, history = start_steps, []
     while True:
         path.refine_to(steps)
         attributions = path.attributions()
@@ -244,14 +247,18 @@ def completeness_curve(model: keras.Model, image: np.ndarray, target: int, *, ba
     """
     image = base.check_image(model, image)
     target = base.check_target(model, target)
-    for s in steps:
-        _check_steps(s, batch_size)
+    _check_options(seed, batch_size)
+    steps = sorted(base.check_count("steps", s) for s in steps)
+    if not steps:
+        raise ValueError("steps must list at least one number of steps, e.g. steps=(32, 64, 128).")
+    if any(larger % smaller for smaller, larger in zip(steps, steps[1:])):
+        raise ValueError(f"each number of steps must be a multiple of the one before (one grid refined), got {steps}.")
     path = _PathIntegral(model, image, make_baselines(image, baseline, 1, seed)[0], target, batch_size, progress)
     gaps, maps = {}, {}
-    for s in sorted(steps):
-        path.refine_to(int(s))
+    for s in steps:
+        path.refine_to(s)
         attributions = path.attributions()
-        gaps[int(s)] = _relative_gap(float(attributions.sum(dtype=np.float64)), path.difference)
+        gaps[s] = _relative_gap(float(attributions.sum(dtype=np.float64)), path.difference)
         if return_maps:
-            maps[int(s)] = attributions.sum(axis=-1)
+            maps[s] = attributions.sum(axis=-1)
     return (gaps, maps) if return_maps else gaps
