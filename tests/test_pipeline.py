@@ -82,8 +82,7 @@ def test_second_run_skips_finished_images_and_a_new_method_runs_only_that(folder
     assert [r["status"] for r in again if r["file"].endswith(".png")] == ["cached", "cached"]
     assert any("2 already done in an earlier run" in m for m in messages)
     assert (out / "coffee_png" / "grad_cam.npy").stat().st_mtime_ns == stamp
-    more = pipeline.explain_folder(folder, out, methods="grad_cam,saliency", options=OPTIONS, progress=False,
-                                   log=None)
+    more = pipeline.explain_folder(folder, out, methods="grad_cam,saliency", progress=False, log=None)
     assert [r["status"] for r in more if r["file"].endswith(".png")] == ["done", "done"]
     assert (out / "coffee_png" / "grad_cam.npy").stat().st_mtime_ns == stamp  # reused, not recomputed
     assert (out / "coffee_png" / "saliency.npy").exists()

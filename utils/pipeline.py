@@ -5,25 +5,46 @@ predicts all images in a folder and saves the explanations to compare them"; thi
 
     python -m utils.pipeline INPUT_DIR --model efficientnet_lite0 --methods grad_cam,lime --out OUT_DIR
 
-or, from Python, :func:`explain_folder`. For every image ``photo.jpg`` it writes, under
-``OUT_DIR/photo_jpg/``, one overlay ``<method>.png`` and one raw map ``<method>.npy`` per method,
-plus ``input.png`` (the 224x224 crop the model saw) and ``record.json`` (what was computed, with
-which settings). ``OUT_DIR/summary.csv`` holds one row per file (top-5 classes, seconds per method,
-deletion/insertion AUC when :mod:`utils.metrics` offers them) and ``OUT_DIR/index.html`` shows the
-methods side by side. A file that is not an image, or a broken one, is reported and skipped; a
-second run reuses what is already on disk (same model, target and seed) and says so.
+or, from Python, :func:`explain_folder`. For every image it writes one folder under ``OUT_DIR``
+(``photo.jpg`` -> ``photo_jpg``; a name with other characters, capitals or a subfolder gets a short
+hash of its relative path, ``My Photo.JPG`` -> ``My_Photo_JPG-1a2b3c4d5e6f``, so two files never share
+a folder) holding one overlay ``<method>.png`` and one raw map ``<method>.npy`` per method, plus
+``input.png`` (the crop the model saw) and ``record.json`` (what was computed, with which settings,
+and the sha256 of every output). ``OUT_DIR/summary.csv`` holds one row per file (top-5 classes,
+seconds per method, deletion/insertion AUC) and ``OUT_DIR/index.html`` shows the methods side by side.
+
+It never lies and never loses:
+
+* every file is written under a temporary name and renamed into place, and a method's entry in
+  ``record.json`` is written only once its outputs are complete. The entry is keyed on everything
+  that changes the map (model and its weights, method, options, seed, target, the code of the
+  method, the input file's sha256, the loading code), and a rerun reuses it only if that key
+  matches and the files still have the recorded sha256: a cached map is always the one asked for;
+* ``OUT_DIR`` must be new, empty, or an earlier output of this pipeline (its ``index.html`` says so);
+  it may not be, or contain, the input folder; a per-image folder holding files the pipeline did
+  not write is left alone and its image skipped;
+* a file that is not an image, or a bad one (damaged, unreadable, a decompression bomb), is skipped
+  and listed; subfolders are processed with ``recursive=True`` (``--recursive``) or listed as skipped;
+* ``summary.csv`` and ``index.html`` describe only finished runs: while a run is going (or after
+  it was interrupted) ``index.html`` says so and there is no ``summary.csv``; Ctrl-C stops with one
+  line saying how to resume. Spreadsheet formulas in CSV cells (``= + - @``) are neutralised.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import errno
+import hashlib
 import html
 import inspect
+import io
 import json
+import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -34,6 +55,9 @@ from .data import IMAGE_SUFFIXES, load_image
 RECORD_FILE = "record.json"
 SUMMARY_FILE = "summary.csv"
 INDEX_FILE = "index.html"
+RECORD_FORMAT = 2
+GENERATOR = '<meta name="generator" content="utils.pipeline">'  # marks an index.html (and its folder) as ours
+TMP_PREFIX = ".tmp-"
 
 # Settings that keep a folder run affordable on a laptop CPU (a user's options override them).
 CHEAP_OPTIONS: dict[str, dict[str, Any]] = {
@@ -47,10 +71,16 @@ CHEAP_OPTIONS: dict[str, dict[str, Any]] = {
 }
 # Deletion/insertion curves in the summary use a few coarse steps: cheap, and enough to rank maps.
 METRIC_STEPS = 16
+# Keyword arguments of the explainers that the pipeline sets itself or that do not return a map.
+NOT_OPTIONS = ("progress", "return_explanation", "return_gap", "segments")
 
 
 class PipelineError(ValueError):
     """A problem with the pipeline's inputs (folder, model, methods, target), told in one line."""
+
+
+class PipelineInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a folder run; finished images are kept and reused by the next run."""
 
 
 @dataclass
@@ -63,16 +93,69 @@ class FolderRun:
 
     @property
     def counts(self) -> dict[str, int]:
-        """How many files were explained now, reused from an earlier run, or skipped."""
-        out = {"done": 0, "cached": 0, "skipped": 0}
+        """How many files were explained now, reused from an earlier run, skipped or failed."""
+        out = {"done": 0, "cached": 0, "skipped": 0, "failed": 0}
         for row in self.rows:
             out[row["status"]] = out.get(row["status"], 0) + 1
         return out
 
 
+# --------------------------------------------------------------------------- files
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_atomic(path: Path, write: Callable[[Any], None]) -> str:
+    """Write ``path`` through ``write(handle)`` under a temporary name, then rename it; return its sha256.
+
+    An interrupted or failing write leaves the previous file (or none), never half a file.
+    """
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+        digest = _sha256_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return digest
+
+
+def _save_npy(path: Path, array: np.ndarray) -> str:
+    return _write_atomic(path, lambda handle: np.save(handle, array))
+
+
+def _save_png(path: Path, array: np.ndarray) -> str:
+    return _write_atomic(path, lambda handle: Image.fromarray(array).save(handle, format="PNG"))
+
+
+def _save_text(path: Path, text: str) -> str:
+    return _write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def os_error_message(err: OSError, path: Path | str | None = None) -> str:
+    """One line for a file-system error: what failed, where, and what to do."""
+    where = path or err.filename or "the output folder"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the device while writing {where}; free some space and run the same command again."
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write to {where} (permission denied or read-only); choose a folder you can write to."
+    if err.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"{where} is a file (or lies under one), not a folder; choose a folder."
+    return f"cannot write {where} ({err.strerror or err})."
+
+
 # --------------------------------------------------------------------------- inputs
-def list_files(folder: str | Path) -> list[Path]:
-    """Every visible regular file in ``folder`` (not recursive), sorted by name.
+def list_files(folder: str | Path, recursive: bool = False, exclude: Path | None = None
+               ) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
+    """Every visible regular file under ``folder`` as ``(path, relative posix name)``, sorted, and the
+    subfolders that were not processed as ``(name/, reason)``: all of them unless ``recursive``;
+    links to folders are never followed. ``exclude`` (the output folder, when it lies inside) is left out.
 
     Files that are not images are listed too: the pipeline reports them as skipped instead of
     silently ignoring them. Raises :class:`PipelineError` for a missing or empty folder.
@@ -82,22 +165,61 @@ def list_files(folder: str | Path) -> list[Path]:
         raise PipelineError(f"Input folder {folder} does not exist. Pass a folder of images (JPEG, PNG, ...).")
     if not folder.is_dir():
         raise PipelineError(f"{folder} is a file, not a folder. Pass the folder that holds the images.")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    if not files:
+    excluded = exclude.resolve() if exclude is not None else None
+    files: list[tuple[Path, str]] = []
+    skipped: list[tuple[str, str]] = []
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            entries = sorted(current.iterdir())
+        except OSError as err:
+            if current == folder:
+                raise PipelineError(f"Cannot read the input folder {folder} ({err.strerror or err}).") from None
+            skipped.append((current.relative_to(folder).as_posix() + "/", f"cannot be read ({err.strerror or err})"))
+            continue
+        for path in entries:
+            rel = path.relative_to(folder).as_posix()
+            if path.name.startswith(".") or path.resolve() == excluded:
+                continue
+            if path.is_dir() and path.is_symlink():
+                skipped.append((rel + "/", "a link to a folder: not followed"))
+            elif path.is_dir() and recursive:
+                pending.append(path)
+            elif path.is_dir():
+                skipped.append((rel + "/", "a subfolder: not processed (pass --recursive, or recursive=True, "
+                                           "to include subfolders)"))
+            elif path.is_file():
+                files.append((path, rel))
+    if not files and not skipped:
         raise PipelineError(f"Input folder {folder} is empty: put some images (JPEG, PNG, ...) in it.")
-    return files
+    return sorted(files, key=lambda item: item[1]), sorted(skipped)
 
 
-def output_name(path: Path) -> str:
-    """Folder name for one input file: its name with dots made underscores (``a.jpg`` -> ``a_jpg``),
-    so ``a.jpg`` and ``a.png`` do not overwrite each other."""
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in path.name)
+_PLAIN_NAME = re.compile(r"[a-z0-9_-]+\.[a-z0-9]+")
+
+
+def output_name(rel: str | Path) -> str:
+    """Folder name for one input file, stable and unique per relative path.
+
+    A plain lower-case name at the top of the folder keeps a readable name (``cat.jpg`` ->
+    ``cat_jpg``). Any other name (spaces, ``+``, capitals, several dots, a subfolder) gets its
+    characters made safe plus 12 hex digits of the sha256 of its relative path, so ``cat 1.png``,
+    ``cat+1.png`` and ``cat_1.png`` land in three folders, also on a case-insensitive disk.
+    """
+    rel = PurePosixPath(Path(rel).as_posix())
+    safe = "".join(c if c.isalnum() and c.isascii() or c in "-_" else "_" for c in rel.as_posix())[:80]
+    if len(rel.parts) == 1 and len(rel.name) <= 80 and _PLAIN_NAME.fullmatch(rel.name):
+        return safe
+    return f"{safe}-{hashlib.sha256(rel.as_posix().encode('utf-8')).hexdigest()[:12]}"
 
 
 def parse_methods(methods: str | Sequence[str]) -> list[str]:
     """``"grad_cam,lime"`` or ``["grad_cam", "lime"]`` -> checked list of registered method names."""
     from .explain import METHODS
 
+    if not isinstance(methods, (str, list, tuple)):
+        raise PipelineError(f"methods must be a comma-separated string or a list of names, got {methods!r}.")
     names = [m.strip() for m in methods.split(",")] if isinstance(methods, str) else [str(m).strip() for m in methods]
     names = [m for m in names if m]
     if not names:
@@ -118,6 +240,46 @@ def parse_target(target: str | int) -> str | int:
     if text.isdigit():
         return int(text)
     raise PipelineError(f"--target must be 'top1' or a class index such as 281, got {target!r}.")
+
+
+def check_seed(seed) -> int:
+    """The seed of the sampling methods: a whole number >= 0."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise PipelineError(f"--seed must be a whole number >= 0 (e.g. 0), got {seed!r}.")
+    return int(seed)
+
+
+def accepted_options(name: str) -> list[str] | None:
+    """The keyword options method ``name`` takes in a folder run (None: any, it takes ``**kwargs``)."""
+    from .explain import METHODS
+
+    params = list(inspect.signature(METHODS[name]).parameters.values())[3:]  # after model, image, target
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in NOT_OPTIONS]
+
+
+def check_options(options: Mapping[str, Mapping[str, Any]] | None, names: Sequence[str]) -> dict[str, dict]:
+    """``options`` as ``{method: {option: value}}``, every method among ``names`` and every option one it takes."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise PipelineError(f"options must map a method to its options, e.g. {{'lime': {{'num_samples': 1000}}}}, "
+                            f"got {options!r:.80}.")
+    checked: dict[str, dict] = {}
+    for method, given in options.items():
+        if method not in names:
+            raise PipelineError(f"--option {method}.*: {method!r} is not among the methods run ({', '.join(names)}); "
+                                "add it to --methods or drop the option.")
+        if not isinstance(given, Mapping):
+            raise PipelineError(f"options[{method!r}] must be a mapping of option names to values, got {given!r:.80}.")
+        takes = accepted_options(method)
+        for option in given:
+            if takes is not None and option not in takes:
+                listed = ", ".join(takes) if takes else "none"
+                raise PipelineError(f"{method} does not take the option {option!r}; the options it takes: {listed}.")
+        checked[method] = dict(given)
+    return checked
 
 
 def load_pipeline_model(name: str):
@@ -145,119 +307,328 @@ def class_names(model) -> list[str]:
     return [f"class {i}" for i in range(n)]
 
 
-# --------------------------------------------------------------------------- one image
-def method_options(name: str, options: Mapping[str, Mapping[str, Any]] | None, seed: int,
-                   cheap: bool = True) -> dict[str, Any]:
-    """Keyword options for method ``name``: cheap defaults, the user's options, and ``seed`` if it takes one."""
+# --------------------------------------------------------------------------- the output folder
+def _is_pipeline_output(folder: Path) -> bool:
+    """True if ``folder/index.html`` was written by this pipeline (or by its first version, without the tag)."""
+    try:
+        text = (folder / INDEX_FILE).read_text(encoding="utf-8", errors="replace")[:4000]
+    except OSError:
+        return False
+    return GENERATOR in text or ("<h1>Explanations by" in text and f'href="{SUMMARY_FILE}"' in text)
+
+
+def check_output(out_dir: Path, input_dir: Path) -> None:
+    """Refuse (one-line :class:`PipelineError`) an ``out_dir`` that is a file, is or contains the input
+    folder, or holds files this pipeline did not write; it must be new, empty or an earlier output."""
+    out_dir = Path(out_dir)
+    source, target = Path(input_dir).resolve(), out_dir.resolve()
+    if target == source or source.is_relative_to(target):
+        raise PipelineError(f"--out {out_dir} is (or contains) the input folder {input_dir}; "
+                            "write the explanations to a new folder, e.g. --out explanations.")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PipelineError(f"--out {out_dir} is a file, not a folder; choose a new folder (it is created).")
+    if out_dir.is_dir():
+        try:
+            visible = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))
+        except OSError as err:
+            raise PipelineError(os_error_message(err, out_dir)) from None
+        if visible and not _is_pipeline_output(out_dir):
+            raise PipelineError(f"--out {out_dir} already holds files that utils.pipeline did not write "
+                                f"(e.g. {visible[0]!r}); choose a new or empty folder so nothing of yours is overwritten.")
+
+
+def mark_in_progress(out_dir: Path) -> None:
+    """Create ``out_dir``, remove the last run's summary and say on ``index.html`` that a run is going."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / SUMMARY_FILE).unlink(missing_ok=True)  # only a finished run has a summary
+        _save_text(out_dir / INDEX_FILE, _page("Explanations: run in progress",
+                                               "<p>This run has not finished (or was interrupted). Run the same "
+                                               "command again to resume: finished images are reused.</p>"))
+    except OSError as err:
+        raise PipelineError(os_error_message(err, out_dir)) from None
+
+
+def _own_names() -> set[str]:
     from .explain import METHODS
 
-    chosen = dict(CHEAP_OPTIONS.get(name, {})) if cheap else {}
+    return {"input.png", RECORD_FILE} | {f"{m}{ext}" for m in METHODS for ext in (".npy", ".png")}
+
+
+def _foreign_files(folder: Path) -> list[str]:
+    """Files in an image's output folder that the pipeline would never write (a user's own)."""
+    if not folder.exists():
+        return []
+    if not folder.is_dir():
+        return [folder.name]
+    own = _own_names()
+    return sorted(p.name for p in folder.iterdir() if p.name not in own and not p.name.startswith(TMP_PREFIX))
+
+
+# --------------------------------------------------------------------------- what a result depends on
+def _canonical(value):
+    """A JSON-able, order-independent form of an option value (arrays by their bytes' sha256)."""
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, np.ndarray):
+        data = np.ascontiguousarray(value)
+        return {"array": str(data.dtype), "shape": list(data.shape), "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(_canonical(value), sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _source_digest(*objects) -> str:
+    """A digest of the source code of modules or functions (their name where no source is available)."""
+    digest = hashlib.sha256()
+    for obj in objects:
+        try:
+            digest.update(inspect.getsource(obj).encode())
+        except (OSError, TypeError):  # defined interactively, or built in
+            digest.update(repr(obj).encode())
+    return digest.hexdigest()[:16]
+
+
+def method_version(name: str) -> str:
+    """A digest of the code behind method ``name``: its module, the helpers of ``utils.explain`` it
+    uses (base, segmentation, ...). Editing any of them invalidates the cached maps of ``name``."""
+    from .explain import METHODS
+    from .explain import base
+
+    module = inspect.getmodule(METHODS[name])
+    if module is None:
+        return _source_digest(base, METHODS[name])
+    used = {base.__name__: base, module.__name__: module}
+    package = module.__name__.rpartition(".")[0]
+    for value in vars(module).values():
+        other = value if inspect.ismodule(value) else inspect.getmodule(value)
+        if other is not None and other.__name__.startswith(package + "."):
+            used[other.__name__] = other
+    return _source_digest(*(used[k] for k in sorted(used)))
+
+
+def model_fingerprint(name: str, model) -> str:
+    """The model's name, a digest of its logits layer's weights and of the zoo's code."""
+    from . import models
+
+    try:
+        weights = model.get_layer("logits").get_weights()
+    except ValueError:
+        weights = [w.numpy() for w in model.weights[-2:]]
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(w).tobytes() for w in weights)).hexdigest()[:16]
+    return f"{name}:{digest}:{_source_digest(models)}"
+
+
+@dataclass
+class _Run:
+    """Everything one folder run shares between images."""
+
+    net: Any
+    model_key: str
+    methods: list[str]
+    options: dict[str, dict]
+    target: str | int
+    seed: int
+    cheap: bool
+    metrics: bool
+    labels: list[str]
+    out_dir: Path
+    size: int
+    input_code: str
+    metric_code: str
+    method_codes: dict[str, str]
+    log: Callable[[str], None]
+
+    def method_key(self, name: str, input_key: str, target: int) -> str:
+        return _digest({"format": RECORD_FORMAT, "model": self.model_key, "input": input_key, "target": target,
+                        "method": name, "options": method_options(name, self.options, self.seed, self.cheap),
+                        "code": self.method_codes[name], "metrics": self.metric_code if self.metrics else "off"})
+
+
+def method_options(name: str, options: Mapping[str, Mapping[str, Any]] | None, seed: int,
+                   cheap: bool = True) -> dict[str, Any]:
+    """Keyword options for method ``name``: cheap defaults it takes, the user's options, and ``seed`` if it takes one."""
+    takes = accepted_options(name)
+    chosen = {k: v for k, v in (CHEAP_OPTIONS.get(name, {}) if cheap else {}).items() if takes is None or k in takes}
     chosen.update((options or {}).get(name, {}))
-    params = inspect.signature(METHODS[name]).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    if "seed" in params or takes_any:
+    if takes is None or "seed" in takes:
         chosen.setdefault("seed", seed)
-    if not takes_any:  # drop cheap defaults the method does not know (the user's own are kept: they fail loudly)
-        user = set((options or {}).get(name, {}))
-        chosen = {k: v for k, v in chosen.items() if k in params or k in user}
     return chosen
 
 
-def _metric_functions() -> dict[str, Callable]:
-    """Deletion/insertion AUC from :func:`utils.metrics.deletion_insertion` (cheap: :data:`METRIC_STEPS`
-    steps), or nothing if that module is unavailable."""
-    try:
-        from .metrics import deletion_insertion
-    except ImportError:
+# --------------------------------------------------------------------------- one image
+def _metric_values(run: _Run, image: np.ndarray, saliency: np.ndarray, target: int) -> dict[str, Any]:
+    """Deletion/insertion AUC (:func:`utils.metrics.deletion_insertion`, :data:`METRIC_STEPS` steps)."""
+    if not run.metrics:
         return {}
-    return {"deletion_insertion": deletion_insertion}
+    from .metrics import deletion_insertion
 
-
-def _call_metrics(fns: Mapping[str, Callable], model, image: np.ndarray, saliency: np.ndarray,
-                  target: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    if "deletion_insertion" in fns:
-        curves = fns["deletion_insertion"](model, image, saliency, target, steps=METRIC_STEPS)
-        out["deletion_auc"] = round(float(curves["deletion_auc"]), 4)
-        out["insertion_auc"] = round(float(curves["insertion_auc"]), 4)
-    return out
-
-
-def _settings(model_name: str, target: str | int, seed: int, options: Mapping | None, cheap: bool) -> dict:
-    return {"model": model_name, "target": target, "seed": seed, "cheap": cheap,
-            "options": {k: dict(v) for k, v in sorted((options or {}).items())}}
-
-
-def _read_record(folder: Path) -> dict | None:
     try:
-        return json.loads((folder / RECORD_FILE).read_text())
+        curves = deletion_insertion(run.net, image, saliency, target, steps=METRIC_STEPS)
+    except ValueError as err:  # a metric failing (e.g. a constant map) must not lose the map just computed
+        return {"metric_error": str(err).splitlines()[0][:200]}
+    return {"deletion_auc": round(float(curves["deletion_auc"]), 4),
+            "insertion_auc": round(float(curves["insertion_auc"]), 4)}
+
+
+def _read_record(folder: Path, rel: str, input_key: str) -> dict:
+    """The image's record if it is of this format, for this file and this input; else a fresh one."""
+    fresh = {"format": RECORD_FORMAT, "file": rel, "input": input_key, "prediction": None, "methods": {}}
+    try:
+        record = json.loads((folder / RECORD_FILE).read_text())
     except (OSError, ValueError):
-        return None
+        return fresh
+    if not isinstance(record, dict) or (record.get("format"), record.get("file"), record.get("input")) != (
+            RECORD_FORMAT, rel, input_key) or not isinstance(record.get("methods"), dict):
+        return fresh
+    return record
 
 
-def _save_png(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_suffix(".tmp.png")
-    Image.fromarray(array).save(tmp)
-    tmp.replace(path)  # atomic: an interrupted run never leaves half a PNG that looks done
+def _outputs_intact(folder: Path, files: Mapping[str, str]) -> bool:
+    """True if every recorded output exists with its recorded sha256 (not edited, not torn)."""
+    try:
+        return bool(files) and all(_sha256_file(folder / name) == digest for name, digest in files.items())
+    except OSError:
+        return False
 
 
-def explain_image(model, image: np.ndarray, methods: Sequence[str], out_dir: Path, target: str | int = "top1",
-                  seed: int = 0, options: Mapping[str, Mapping[str, Any]] | None = None, cheap: bool = True,
-                  metrics: bool = True, labels: Sequence[str] | None = None,
-                  done: Mapping[str, dict] | None = None) -> dict[str, Any]:
-    """Predict ``image``, run every method and write its overlay and map to ``out_dir``.
+def _predict(run: _Run, image: np.ndarray) -> dict:
+    from .explain.base import predict
 
-    ``done`` holds per-method results of an earlier run with the same settings; those methods are
-    not run again. Returns the record (prediction, per-method seconds, metrics) saved as JSON.
-    """
-    from .explain import METHODS
-    from .explain.base import check_image, check_target, predict
-    from .plot import as_uint8, overlay_rgb
-
-    image = check_image(model, image)
-    labels = labels or class_names(model)
-    probs = predict(model, image[None])[0]
+    probs = predict(run.net, image[None])[0]
     order = np.argsort(probs)[::-1][:5]
-    top5 = [{"index": int(i), "label": labels[i], "prob": float(probs[i])} for i in order]
-    cls = int(order[0]) if target == "top1" else check_target(model, target)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _save_png(out_dir / "input.png", as_uint8(image))
-    metric_fns = _metric_functions() if metrics else {}
-    results: dict[str, dict] = {}
-    for name in methods:
-        if done and name in done and (out_dir / f"{name}.npy").exists() and (out_dir / f"{name}.png").exists():
-            results[name] = dict(done[name])
+    return {"top5": [{"index": int(i), "label": run.labels[i], "prob": float(probs[i])} for i in order]}
+
+
+def _explain(run: _Run, name: str, image: np.ndarray, target: int, folder: Path, key: str) -> dict:
+    """Run method ``name``, write its map and overlay atomically; return its record entry."""
+    from .explain import METHODS
+    from .plot import overlay_rgb
+
+    start = time.perf_counter()
+    saliency = np.asarray(METHODS[name](run.net, image, target, **method_options(name, run.options, run.seed,
+                                                                                  run.cheap)), dtype=np.float32)
+    seconds = time.perf_counter() - start
+    signed = bool(saliency.min() < 0)
+    files = {f"{name}.npy": _save_npy(folder / f"{name}.npy", saliency),
+             f"{name}.png": _save_png(folder / f"{name}.png", overlay_rgb(image, saliency, signed=signed))}
+    entry = {"key": key, "options": _canonical(method_options(name, run.options, run.seed, run.cheap)),
+             "seconds": round(seconds, 4), "signed": signed, "files": files}
+    entry.update(_metric_values(run, image, saliency, target))
+    return entry
+
+
+def _skip(rel: str, reason: str, log: Callable[[str], None]) -> dict[str, Any]:
+    log(f"skipped {rel}: {reason}.")
+    return {"file": rel, "status": "skipped", "reason": reason}
+
+
+def _load(path: Path, rel: str, run: _Run) -> tuple[np.ndarray, str]:
+    """The model-sized image and its input key (file sha256 + loading code); ValueError naming ``rel``."""
+    try:
+        input_key = f"{_sha256_file(path)}:{run.input_code}:{run.size}"
+    except OSError as err:
+        raise ValueError(f"{rel} cannot be read ({err.strerror or err})") from None
+    try:
+        image = load_image(path, size=run.size)
+    except ValueError as err:
+        raise ValueError(str(err).replace(str(path), rel).splitlines()[0]) from None
+    except Exception as err:  # noqa: BLE001 - a bad image of any kind is skipped, never aborts the folder
+        raise ValueError(f"{rel} could not be loaded ({type(err).__name__}: {str(err)[:200]})") from None
+    return image, input_key
+
+
+def _process_file(path: Path, rel: str, run: _Run) -> dict[str, Any]:
+    """Explain one file with every method (reusing intact results of the same key); its summary row."""
+    from .plot import as_uint8
+
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return _skip(rel, f"not an image file (suffix {path.suffix or 'none'})", run.log)
+    try:
+        image, input_key = _load(path, rel, run)
+    except ValueError as err:
+        return _skip(rel, str(err).rstrip("."), run.log)
+    name = output_name(rel)
+    folder = run.out_dir / name
+    foreign = _foreign_files(folder)
+    if foreign:
+        return _skip(rel, f"its output folder {name} holds files the pipeline did not write ({foreign[0]}); "
+                          "move them away", run.log)
+    folder.mkdir(exist_ok=True)
+    for stale in folder.glob(TMP_PREFIX + "*"):  # left by a process that was killed mid-write
+        stale.unlink(missing_ok=True)
+    record = _read_record(folder, rel, input_key)
+    prediction = record.get("prediction")
+    if not (isinstance(prediction, dict) and prediction.get("model") == run.model_key
+            and _outputs_intact(folder, {"input.png": prediction.get("input_png", "")})):
+        record = {**record, "methods": {}}  # a new model or input: nothing earlier applies
+        prediction = {**_predict(run, image), "model": run.model_key,
+                      "input_png": _save_png(folder / "input.png", as_uint8(image))}
+        record["prediction"] = prediction
+    top5 = prediction["top5"]
+    target = int(top5[0]["index"]) if run.target == "top1" else int(run.target)
+    row: dict[str, Any] = {"file": rel, "status": "cached", "reason": "", "folder": name, "target": target,
+                           "target_label": run.labels[target]}
+    failures = []
+    for method in run.methods:
+        key = run.method_key(method, input_key, target)
+        entry = record["methods"].get(method)
+        if isinstance(entry, dict) and entry.get("key") == key and _outputs_intact(folder, entry.get("files", {})):
             continue
-        start = time.perf_counter()
-        saliency = np.asarray(METHODS[name](model, image, cls, **method_options(name, options, seed, cheap)),
-                              dtype=np.float32)
-        seconds = time.perf_counter() - start
-        signed = bool(saliency.min() < 0)
-        np.save(out_dir / f"{name}.npy", saliency)
-        _save_png(out_dir / f"{name}.png", overlay_rgb(image, saliency, signed=signed))
-        entry: dict[str, Any] = {"seconds": round(seconds, 4), "signed": signed}
+        if record["methods"].pop(method, None) is not None:  # invalidate before its files are overwritten
+            _save_text(folder / RECORD_FILE, json.dumps(record, indent=1))
         try:
-            entry.update(_call_metrics(metric_fns, model, image, saliency, cls))
-        except ValueError as err:  # a metric failing (e.g. a constant map) must not lose the map just computed
-            entry["metric_error"] = str(err).splitlines()[0][:200]
-        results[name] = entry
-    return {"target": cls, "target_label": labels[cls], "top5": top5, "methods": results}
+            record["methods"][method] = _explain(run, method, image, target, folder, key)
+        except ValueError as err:
+            failures.append(f"{method}: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
+            continue
+        _save_text(folder / RECORD_FILE, json.dumps(record, indent=1))  # committed: its outputs are complete
+        row["status"] = "done"
+    if failures:
+        row.update(status="failed", reason="; ".join(failures))
+        run.log(f"failed {rel}: {row['reason']}")
+    return {**row, **_record_to_row(top5, record["methods"], run.methods)}
+
+
+def _record_to_row(top5: Sequence[dict], entries: Mapping[str, dict], names: Sequence[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for k, entry in enumerate(top5, start=1):
+        row[f"top{k}"] = entry["label"]
+        row[f"top{k}_prob"] = round(entry["prob"], 4)
+    for name in names:
+        entry = entries.get(name, {})
+        row[f"{name}_seconds"] = entry.get("seconds")
+        for key in ("deletion_auc", "insertion_auc"):
+            if key in entry:
+                row[f"{name}_{key}"] = entry[key]
+    return row
 
 
 # --------------------------------------------------------------------------- the folder
 def explain_folder(input_dir: str | Path, out_dir: str | Path, methods: str | Sequence[str] = ("grad_cam",),
                    model: str = "efficientnet_lite0", target: str | int = "top1", seed: int = 0,
                    options: Mapping[str, Mapping[str, Any]] | None = None, cheap: bool = True,
-                   metrics: bool = True, progress: bool = True, log: Callable[[str], None] | None = print
-                   ) -> list[dict[str, Any]]:
+                   metrics: bool = True, progress: bool = True, log: Callable[[str], None] | None = print,
+                   recursive: bool = False) -> list[dict[str, Any]]:
     """Explain every image of ``input_dir`` with ``methods``; write maps, overlays, CSV and HTML to ``out_dir``.
 
     Returns the summary rows (one dict per file, as in ``summary.csv``): ``status`` is ``"done"``
-    (explained now), ``"cached"`` (everything already on disk from an earlier run with the same
-    model, target, seed and options) or ``"skipped"`` (not an image, or broken: ``reason`` says why).
+    (explained now), ``"cached"`` (every map already on disk from an earlier run with the same
+    settings, input and code), ``"skipped"`` (not an image, broken, or a subfolder: ``reason`` says
+    why) or ``"failed"`` (a method raised; ``reason`` says which and why; the others' maps are kept).
     ``options`` maps a method to keyword options, e.g. ``{"lime": {"num_samples": 1000}}``; with
-    ``cheap=True`` the affordable defaults of :data:`CHEAP_OPTIONS` apply first.
-    Raises :class:`PipelineError` (a ValueError) for a missing/empty folder, unknown model or method.
+    ``cheap=True`` the affordable defaults of :data:`CHEAP_OPTIONS` apply first. ``recursive=True``
+    also explains the images in subfolders. Raises :class:`PipelineError` (a ValueError) with one
+    line for a bad folder, output folder, model, method, option, target or seed, and
+    :class:`PipelineInterrupted` (a KeyboardInterrupt) on Ctrl-C.
     """
     from .explain import base
     from .explain.base import progress as progress_bar
@@ -267,83 +638,77 @@ def explain_folder(input_dir: str | Path, out_dir: str | Path, methods: str | Se
 
         log = tqdm.write  # prints above the progress bar instead of breaking it
     log = log or (lambda message: None)
-    files = list_files(input_dir)
+    out_dir = Path(out_dir)
+    files, folders = list_files(input_dir, recursive=recursive, exclude=out_dir)
     names = parse_methods(methods)
-    target = parse_target(target)
+    chosen = check_options(options, names)
+    target, seed = parse_target(target), check_seed(seed)
+    check_output(out_dir, Path(input_dir))
+    folder_names = {rel: output_name(rel) for _, rel in files}
+    if len({n.casefold() for n in folder_names.values()}) != len(folder_names):
+        raise PipelineError("two input files map to the same output folder name; rename one of them.")
     net = load_pipeline_model(model)
     labels = class_names(net)
     if isinstance(target, int) and not 0 <= target < len(labels):
         raise PipelineError(f"--target {target} is outside the model's classes 0..{len(labels) - 1}.")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    settings = _settings(model, target, seed, options, cheap)
-    rows: list[dict[str, Any]] = []
+    from . import data, metrics as metrics_module
+
+    run = _Run(net=net, model_key=model_fingerprint(model, net), methods=names, options=chosen, target=target,
+               seed=seed, cheap=cheap, metrics=metrics, labels=labels, out_dir=out_dir,
+               size=int(net.inputs[0].shape[1]), input_code=_source_digest(data),
+               metric_code=f"{_source_digest(metrics_module)}:{METRIC_STEPS}",
+               method_codes={m: method_version(m) for m in names}, log=log)
+    rows: list[dict[str, Any]] = [{"file": f, "status": "skipped", "reason": why} for f, why in folders]
+    mark_in_progress(out_dir)
     previous_progress = base.SHOW_PROGRESS
     base.SHOW_PROGRESS = False  # the methods' own bars would clutter the folder's bar
     try:
-        for path in progress_bar(files, total=len(files), desc="images", enabled=progress):
-            rows.append(_process_file(path, net, names, out_dir, settings, metrics, labels, log))
+        for path, rel in progress_bar(files, total=len(files), desc="images", enabled=progress):
+            rows.append(_process_file(path, rel, run))
+    except KeyboardInterrupt:
+        finished = sum(r["status"] in ("done", "cached") for r in rows)
+        raise PipelineInterrupted(f"interrupted after {finished} of {len(files)} file(s); run the same command "
+                                  "again to resume (finished images are reused, not redone).") from None
+    except OSError as err:
+        raise PipelineError(os_error_message(err, out_dir)) from None
     finally:
         base.SHOW_PROGRESS = previous_progress
-    run = FolderRun(rows=rows)
-    run.summary_csv = write_summary_csv(rows, names, out_dir / SUMMARY_FILE)
-    run.index_html = write_index_html(rows, names, out_dir / INDEX_FILE, settings)
-    counts = run.counts
-    log(f"{counts['done']} image(s) explained, {counts['cached']} already done in an earlier run (not redone; "
-        f"delete {out_dir} to redo), {counts['skipped']} file(s) skipped (not an image or broken). "
-        f"Summary: {run.summary_csv}; page: {run.index_html}")
+    rows.sort(key=lambda r: r["file"])
+    settings = {"model": model, "target": target, "seed": seed, "cheap": cheap, "options": _canonical(chosen)}
+    folder_run = FolderRun(rows=rows)
+    try:
+        folder_run.summary_csv = write_summary_csv(rows, names, out_dir / SUMMARY_FILE)
+        folder_run.index_html = write_index_html(rows, names, out_dir / INDEX_FILE, settings)
+    except OSError as err:
+        raise PipelineError(os_error_message(err, out_dir)) from None
+    _log_counts(folder_run, out_dir, len(folders), log)
     return rows
 
 
-def _process_file(path: Path, net, names: list[str], out_dir: Path, settings: dict, metrics: bool,
-                  labels: Sequence[str], log: Callable[[str], None]) -> dict[str, Any]:
-    row: dict[str, Any] = {"file": path.name}
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        log(f"skipped {path.name}: not an image file (suffix {path.suffix or 'none'}).")
-        return {**row, "status": "skipped", "reason": f"not an image file (suffix {path.suffix or 'none'})"}
-    try:
-        image = load_image(path, size=int(net.inputs[0].shape[1]))
-    except ValueError as err:
-        reason = str(err).replace(str(path), path.name).splitlines()[0]
-        log(f"skipped {path.name}: {reason}")
-        return {**row, "status": "skipped", "reason": reason}
-    row["folder"] = output_name(path)
-    folder = out_dir / row["folder"]
-    previous = _read_record(folder)
-    done = previous["methods"] if previous and previous.get("settings") == settings else None
-    cached = bool(done) and all(m in done for m in names) and all(
-        (folder / f"{m}.npy").exists() and (folder / f"{m}.png").exists() for m in names)
-    if cached:
-        record = previous
-        status = "cached"
-    else:
-        record = explain_image(net, image, names, folder, target=settings["target"], seed=settings["seed"],
-                               options=settings["options"], cheap=settings["cheap"], metrics=metrics,
-                               labels=labels, done=done)
-        if done:  # keep methods of the earlier run that were not asked for this time
-            record["methods"] = {**done, **record["methods"]}
-        record["settings"] = settings
-        record["file"] = path.name
-        (folder / RECORD_FILE).write_text(json.dumps(record, indent=1))
-        status = "done"
-    return {**row, "status": status, "reason": "", **_record_to_row(record, names)}
-
-
-def _record_to_row(record: dict, names: Sequence[str]) -> dict[str, Any]:
-    row: dict[str, Any] = {"target": record["target"], "target_label": record["target_label"]}
-    for k, entry in enumerate(record["top5"], start=1):
-        row[f"top{k}"] = entry["label"]
-        row[f"top{k}_prob"] = round(entry["prob"], 4)
-    for name in names:
-        entry = record["methods"].get(name, {})
-        row[f"{name}_seconds"] = entry.get("seconds")
-        for key in ("deletion_auc", "insertion_auc"):
-            if key in entry:
-                row[f"{name}_{key}"] = entry[key]
-    return row
+def _log_counts(run: FolderRun, out_dir: Path, folders: int, log: Callable[[str], None]) -> None:
+    counts = run.counts
+    message = (f"{counts['done']} image(s) explained, {counts['cached']} already done in an earlier run (not redone; "
+               f"delete {out_dir} to redo), {counts['skipped'] - folders} file(s) skipped (not an image or broken)")
+    if folders:
+        message += f", {folders} subfolder(s) not processed (pass --recursive to include them)"
+    if counts["failed"]:
+        message += f", {counts['failed']} failed (see the reason column)"
+    log(f"{message}. Summary: {run.summary_csv}; page: {run.index_html}")
 
 
 # --------------------------------------------------------------------------- reports
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> Any:
+    """A value for a CSV cell: text that a spreadsheet would run as a formula gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def write_summary_csv(rows: Sequence[dict], methods: Sequence[str], path: Path) -> Path:
     """One CSV row per file; columns in a stable order (file, status, top-5, then per method)."""
     columns = ["file", "status", "reason", "folder", "target", "target_label"]
@@ -353,12 +718,23 @@ def write_summary_csv(rows: Sequence[dict], methods: Sequence[str], path: Path) 
         for key in row:
             if key not in columns:
                 columns.append(key)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k, "")) for k in columns})
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: csv_cell(row.get(k)) for k in columns})
+    _save_text(path, text.getvalue())
     return path
+
+
+def _page(title: str, body: str) -> str:
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8">{GENERATOR}<title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif}} td{{vertical-align:top;text-align:center;padding:4px}}
+img{{width:180px;height:180px}} th{{background:#eee}}</style></head><body>
+{body}
+</body></html>
+"""
 
 
 def write_index_html(rows: Sequence[dict], methods: Sequence[str], path: Path, settings: dict) -> Path:
@@ -376,7 +752,10 @@ def write_index_html(rows: Sequence[dict], methods: Sequence[str], path: Path, s
                  f'<br><small>{top}</small></td>']
         for m in methods:
             seconds = row.get(f"{m}_seconds")
-            extra = f"{seconds:.2f} s" if isinstance(seconds, (int, float)) else ""
+            if seconds is None:
+                cells.append("<td><small>failed</small></td>")
+                continue
+            extra = f"{seconds:.2f} s"
             for key, short in (("deletion_auc", "del"), ("insertion_auc", "ins")):
                 value = row.get(f"{m}_{key}")
                 if isinstance(value, (int, float)):
@@ -384,23 +763,17 @@ def write_index_html(rows: Sequence[dict], methods: Sequence[str], path: Path, s
             cells.append(f'<td><a href="{folder}/{esc(m)}.npy"><img src="{folder}/{esc(m)}.png" alt="{esc(m)}">'
                          f'</a><br><small>{extra}</small></td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
-    skipped = [f"<li>{esc(r['file'])}: {esc(r['reason'])}</li>" for r in rows if r["status"] == "skipped"]
+    listed = [f"<li>{esc(r['file'])}: {esc(r['reason'])}</li>" for r in rows if r["status"] in ("skipped", "failed")]
     target = "the top-1 class" if settings["target"] == "top1" else f"class {settings['target']}"
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Explanations: {esc(settings['model'])}</title>
-<style>body{{font-family:sans-serif}} td{{vertical-align:top;text-align:center;padding:4px}}
-img{{width:180px;height:180px}} th{{background:#eee}}</style></head><body>
-<h1>Explanations by {esc(settings['model'])}</h1>
+    content = f"""<h1>Explanations by {esc(settings['model'])}</h1>
 <p>Each map explains {target}; seed {settings['seed']}. Red = most important (signed maps: red for, blue
 against). Click a map for its raw values (.npy). del = deletion AUC (lower is better), ins = insertion AUC
 (higher is better). Full table: <a href="{SUMMARY_FILE}">{SUMMARY_FILE}</a>.</p>
 <table><tr><th>image</th>{head}</tr>
 {chr(10).join(body)}
 </table>
-<h2>Skipped files ({len(skipped)})</h2><ul>{''.join(skipped) or '<li>none</li>'}</ul>
-</body></html>
-"""
-    path.write_text(page)
+<h2>Skipped or failed files ({len(listed)})</h2><ul>{''.join(listed) or '<li>none</li>'}</ul>"""
+    _save_text(path, _page(f"Explanations: {settings['model']}", content))
     return path
 
 
@@ -428,11 +801,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("input_dir", help="folder of images (JPEG, PNG, ...); other files are reported and skipped")
     parser.add_argument("--model", default="efficientnet_lite0", help="zoo model name (default efficientnet_lite0)")
     parser.add_argument("--methods", default="grad_cam", help="comma-separated methods, e.g. grad_cam,lime")
-    parser.add_argument("--out", required=True, help="output folder (created; re-running reuses finished images)")
+    parser.add_argument("--out", required=True,
+                        help="output folder: new, empty or an earlier output (re-running reuses finished images)")
     parser.add_argument("--target", default="top1", help="'top1' (the predicted class) or a class index")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling methods (default 0)")
     parser.add_argument("--option", action="append", default=[], metavar="METHOD.NAME=VALUE",
                         help="a method option, e.g. --option lime.num_samples=1000 (repeatable)")
+    parser.add_argument("--recursive", action="store_true", help="also explain the images in subfolders")
     parser.add_argument("--full", action="store_true", help="use each method's own defaults, not the cheap ones")
     parser.add_argument("--no-metrics", action="store_true", help="skip deletion/insertion AUC")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -440,18 +815,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point: returns 0 on success, 2 with a one-line message on bad input."""
+    """Command-line entry point: 0 on success, 1 if some image failed, 2 with one line on bad input, 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
     try:
-        explain_folder(args.input_dir, args.out, methods=args.methods, model=args.model, target=args.target,
-                       seed=args.seed, options=_parse_options(args.option), cheap=not args.full,
-                       metrics=not args.no_metrics, progress=not args.no_progress)
-    except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except ValueError as err:  # e.g. a method rejecting an option: still one line, no traceback
+        rows = explain_folder(args.input_dir, args.out, methods=args.methods, model=args.model, target=args.target,
+                              seed=args.seed, options=_parse_options(args.option), cheap=not args.full,
+                              metrics=not args.no_metrics, progress=not args.no_progress, recursive=args.recursive)
+    except PipelineInterrupted as err:
+        print(f"\n{err}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\ninterrupted before any image was explained; run the same command again.", file=sys.stderr)
+        return 130
+    except ValueError as err:  # PipelineError, or a method rejecting an option: one line, no traceback
         print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
+    except OSError as err:
+        print(f"error: {os_error_message(err)}", file=sys.stderr)
+        return 2
+    failed = [r for r in rows if r["status"] == "failed"]
+    if failed:
+        print(f"error: {len(failed)} image(s) failed, e.g. {failed[0]['file']}: {failed[0]['reason']}", file=sys.stderr)
+        return 1
     return 0
 
 
