@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers_images import png_header_only
 from utils import data as data_module
 from utils.data import (DATA_DIR, IMAGES_DIR, MAX_ASPECT_RATIO, MAX_PIXELS, expected_labels, load_image,
                         resize_and_crop, sample_images, to_rgb_array)
@@ -188,21 +189,6 @@ def test_bad_input_raises_value_error_naming_the_file(tmp_path, case):
 
 # --- load_image: bounded resources, bit-depth scaling, arguments that are not paths --------
 
-def _png_header_only(path: Path, width: int, height: int, bit_depth: int = 1) -> Path:
-    """A PNG whose header announces ``width`` x ``height`` pixels, with (almost) no pixel data:
-    tiny on disk, huge once decoded. load_image must refuse it from the header alone."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b""))
-                     + chunk(b"IEND", b""))
-    return path
-
-
 @pytest.mark.parametrize("width, height, words", [
     (1, 3000, f"more than {MAX_ASPECT_RATIO} times"),
     (10000, 1, f"more than {MAX_ASPECT_RATIO} times"),
@@ -212,7 +198,7 @@ def _png_header_only(path: Path, width: int, height: int, bit_depth: int = 1) ->
 def test_too_large_or_too_elongated_images_are_refused_before_decoding(tmp_path, width, height, words):
     import time
 
-    path = _png_header_only(tmp_path / f"bomb {width}x{height}.png", width, height)
+    path = png_header_only(tmp_path / f"bomb {width}x{height}.png", width, height)
     assert path.stat().st_size < 200
     start = time.perf_counter()
     with pytest.raises(ValueError) as info:

@@ -319,7 +319,8 @@ def _is_pipeline_output(folder: Path) -> bool:
 
 def check_output(out_dir: Path, input_dir: Path) -> None:
     """Refuse (one-line :class:`PipelineError`) an ``out_dir`` that is a file, is or contains the input
-    folder, or holds files this pipeline did not write; it must be new, empty or an earlier output."""
+    folder, holds files this pipeline did not write, or cannot be written; it must be new, empty or an
+    earlier output. Creates it (empty) if it does not exist."""
     out_dir = Path(out_dir)
     source, target = Path(input_dir).resolve(), out_dir.resolve()
     if target == source or source.is_relative_to(target):
@@ -335,6 +336,12 @@ def check_output(out_dir: Path, input_dir: Path) -> None:
         if visible and not _is_pipeline_output(out_dir):
             raise PipelineError(f"--out {out_dir} already holds files that utils.pipeline did not write "
                                 f"(e.g. {visible[0]!r}); choose a new or empty folder so nothing of yours is overwritten.")
+    try:  # fail now, not after the model has loaded, if the folder cannot be created or written
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _save_text(out_dir / f"{TMP_PREFIX}probe", "")
+        (out_dir / f"{TMP_PREFIX}probe").unlink()
+    except OSError as err:
+        raise PipelineError(os_error_message(err, out_dir)) from None
 
 
 def mark_in_progress(out_dir: Path) -> None:
@@ -587,7 +594,7 @@ def _process_file(path: Path, rel: str, run: _Run) -> dict[str, Any]:
             _save_text(folder / RECORD_FILE, json.dumps(record, indent=1))
         try:
             record["methods"][method] = _explain(run, method, image, target, folder, key)
-        except ValueError as err:
+        except (ValueError, TypeError) as err:  # e.g. an option value the method refuses: this image fails, the run goes on
             failures.append(f"{method}: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
             continue
         _save_text(folder / RECORD_FILE, json.dumps(record, indent=1))  # committed: its outputs are complete
