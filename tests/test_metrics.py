@@ -215,3 +215,46 @@ def test_ig_completeness_matches_integrated_gradients_module(cnn, image):
     expected = abs(float(np.sum(attributions, dtype=np.float64)) - float(f[0] - f[1])) / abs(float(f[0] - f[1]))
     assert result["relative_gap"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
     assert result["relative_gap"] < 0.05  # 512 steps suffice on this tiny CNN
+
+
+# --------------------------------------------------------------------------- the random twin
+def test_variance_scaling_init_draws_he_fan_out_kernels_and_identity_batchnorm():
+    from utils.models import build_efficientnet_lite0
+
+    model = metrics.variance_scaling_init(build_efficientnet_lite0(), seed=0)
+    conv = model.get_layer("top_conv").get_weights()[0]          # (1, 1, 320, 1280): fan_out 1280
+    assert np.std(conv) == pytest.approx(np.sqrt(2.0 / 1280), rel=0.03)
+    depthwise = model.get_layer("block15_dw_conv").get_weights()[0]  # (3, 3, 1152, 1): fan_out 9
+    assert np.std(depthwise) == pytest.approx(np.sqrt(2.0 / 9), rel=0.03)
+    assert np.abs(depthwise).max() <= 2 * np.sqrt(2.0 / 9) / 0.8796 + 1e-6  # truncated at two sd
+    kernel, bias = model.get_layer("logits").get_weights()       # uniform, VarianceScaling(1/3, fan_out 1000)
+    assert np.abs(kernel).max() <= np.sqrt(1.0 / 1000) and np.std(kernel) == pytest.approx(np.sqrt(1 / 3000), rel=0.03)
+    assert not bias.any()
+    gamma, beta, mean, var = model.get_layer("top_bn").get_weights()
+    assert (gamma == 1).all() and (beta == 0).all() and (mean == 0).all() and (var == 1).all()
+    again = metrics.variance_scaling_init(build_efficientnet_lite0(), seed=0)
+    np.testing.assert_array_equal(again.get_layer("top_conv").get_weights()[0], conv)  # seeded
+
+
+@pytest.fixture(scope="module")
+def photos():
+    from utils.data import load_image, sample_images
+
+    return np.stack([load_image(sample_images()[n]) for n in ("coffee", "chelsea", "zebra", "fire_engine")])
+
+
+def test_the_fully_randomised_lite0_has_usable_logits(photos):
+    spread = metrics.random_logit_spread("efficientnet_lite0", photos, seed=0)
+    print(spread)
+    # Keras' default Glorot kernels gave a logit sd of ~1e-12 here; the variance-scaling twin keeps ~1.
+    assert spread["usable"] and spread["sd"] > metrics.RANDOM_LOGIT_MIN_SD
+    assert 0.3 < spread["sd"] / spread["trained_sd"] < 3
+    assert spread["sd_over_images"] > 0.01  # the output still depends on the input
+
+
+def test_sanity_verdict_threshold_and_result(cnn, image):
+    bound = metrics.SANITY_MAX_RANK_CORRELATION
+    assert metrics.sanity_verdict(bound - 0.01) == "passes" and metrics.sanity_verdict(bound + 0.01) == "fails"
+    assert metrics.sanity_verdict(-(bound + 0.01)) == "fails"
+    result = metrics.model_randomisation_check(_saliency, cnn, image, 0, n_steps=2)
+    assert result["verdict"] == metrics.sanity_verdict(result["spearman_abs"][-1])

@@ -1,17 +1,28 @@
 """RISE (Petsiuk, Das & Saenko, 2018): importance from randomly masked images.
 
 Introduced in notebook 08. Show the model many images in which random smooth masks hide parts of
-the picture; a pixel's importance is the model's average score over the masks that kept it:
+the picture; a pixel's importance is the model's average score over the masks that kept it, each
+mask weighted by how much of the pixel it kept:
 
-    S(pixel) = 1 / (N p) * sum_i f(image * M_i) M_i(pixel)
+    S(pixel) = sum_i f(image * M_i) M_i(pixel) / sum_i M_i(pixel)
 
-The masks, as in the paper: an s x s grid of cells (default 7 x 7), each kept with probability
-p = 0.5; upsampled bilinearly to (s + 1) * cell pixels, cell = ceil(H / s); then cropped at a random
-shift in [0, cell) so the grid's edges fall anywhere. Hidden pixels become ``hide`` (0 = black, the
-paper's choice). The score is the target's probability, as in the paper.
+the estimate of E[f | pixel kept]. The paper divides by N p instead (N masks, p the keep
+probability), which has the same expectation (every pixel's mean mask value is exactly p) but adds
+the mean score times each pixel's coverage noise, (sum_i M_i(pixel) - N p) / (N p): for a confident
+class that noise is larger than the map's own spatial spread. Dividing by the coverage removes it
+(on 5 bundled photos at 1000 masks, two seeds' maps agree at Pearson r 0.88-0.97 instead of 0.44-0.69;
+benchmarks/results measures it).
 
-Cost: N model calls (default 1000). The masks are built batch by batch (vectorised: cv2 resize of
-the small grids, one multiply-add per batch), never all at once (1000 masks would be 200 MB).
+The masks follow the authors' ``generate_masks`` (github.com/eclique/RISE): an s x s binary grid
+(default 7 x 7), each cell kept with probability p = 0.5, upsampled bilinearly (pixel-centre
+aligned, mirrored at the border, as skimage's ``resize(order=1, mode="reflect")``) to
+(s + 1) * cell pixels with cell = ceil(H / s), so one grid cell spans (s + 1) * cell / s pixels
+(36.6 px for 7 cells on 224 px); then cropped at a random shift in [0, cell) so the grid's edges
+fall anywhere. Hidden pixels become ``hide`` (0 = black, the paper's choice). The score is the
+target's probability, as in the paper (``logits=True`` for the logit).
+
+Cost: N model calls (default 1000). The masks are built batch by batch as two small matrix products
+per mask (the bilinear upsampling is separable), never all at once (1000 masks at 224 px: 200 MB).
 """
 from __future__ import annotations
 
@@ -21,37 +32,58 @@ from . import base
 from .segmentation import Hide, fill_image, score_batches
 
 
-def rise_masks(count: int, height: int, width: int, cells: int, p_keep: float,
-               random: np.random.Generator, out: np.ndarray | None = None) -> np.ndarray:
-    """``count`` smooth random masks in [0, 1], float32 of shape (count, height, width, 3).
+def upsampling_matrix(cells: int, size: int) -> np.ndarray:
+    """(size, cells) weights of bilinear upsampling from ``cells`` to ``size`` samples along one axis.
 
-    Three identical channels, so that masking is a same-shape multiply (numpy's broadcast over a
-    trailing axis of 1 is several times slower). ``out`` is an optional buffer to fill.
+    Pixel-centre aligned (output pixel u sits at input coordinate (u + 0.5) * cells / size - 0.5) and
+    mirrored about the first and last cell centres outside them, which is what skimage's
+    ``resize(grid, ..., order=1, mode="reflect", anti_aliasing=False)`` computes; the 2-D upsampled
+    grid is ``A_rows @ grid @ A_cols.T``.
     """
-    import cv2
+    weights = np.zeros((size, cells))
+    if cells == 1:
+        weights[:, 0] = 1.0
+        return weights
+    coords = np.abs((np.arange(size) + 0.5) * cells / size - 0.5)
+    coords = np.where(coords > cells - 1, 2 * (cells - 1) - coords, coords)
+    low = np.clip(np.floor(coords).astype(int), 0, cells - 2)
+    frac = coords - low
+    rows = np.arange(size)
+    weights[rows, low] += 1.0 - frac
+    weights[rows, low + 1] += frac
+    return weights
 
+
+def rise_masks(count: int, height: int, width: int, cells: int, p_keep: float,
+               random: np.random.Generator) -> np.ndarray:
+    """``count`` smooth random masks in [0, 1], float32 of shape (count, height, width).
+
+    The authors' geometry (see the module docstring): a ``cells`` x ``cells`` Bernoulli(``p_keep``)
+    grid upsampled bilinearly to (cells + 1) * cell pixels, cell = ceil(side / cells), cropped at a
+    random shift in [0, cell). The upsampling is separable, so each mask is the crop's rows of the
+    row weights times the grid times the crop's columns of the column weights.
+    """
     cell_h, cell_w = int(np.ceil(height / cells)), int(np.ceil(width / cells))
     grids = (random.random((count, cells, cells)) < p_keep).astype(np.float32)
     shifts = random.integers(0, [cell_h, cell_w], size=(count, 2))
-    up_h, up_w = (cells + 1) * cell_h, (cells + 1) * cell_w
-    masks = out[:count] if out is not None else np.empty((count, height, width, 3), np.float32)
-    for i in range(count):
-        # Pad the grid by one cell so the shifted crop never runs off the upsampled mask.
-        padded = np.repeat(np.pad(grids[i], ((0, 1), (0, 1)), mode="edge")[..., None], 3, axis=-1)
-        big = cv2.resize(padded, (up_w, up_h), interpolation=cv2.INTER_LINEAR)
-        dy, dx = shifts[i]
-        masks[i] = big[dy:dy + height, dx:dx + width]
-    return masks
+    up_rows = upsampling_matrix(cells, (cells + 1) * cell_h).astype(np.float32)
+    up_cols = upsampling_matrix(cells, (cells + 1) * cell_w).astype(np.float32)
+    rows = up_rows[shifts[:, :1] + np.arange(height)[None]]   # (count, height, cells): the crop's rows
+    cols = up_cols[shifts[:, 1:] + np.arange(width)[None]]    # (count, width, cells)
+    return rows @ grids @ cols.transpose(0, 2, 1)
 
 
 @base.register("rise")
 def rise(model, image: np.ndarray, target: int, *, num_masks: int = 1000, cells: int = 7, p_keep: float = 0.5,
          hide: Hide = 0.0, logits: bool = False, seed: int | None = 0, batch_size: int = base.DEFAULT_BATCH_SIZE,
          progress: bool | None = None) -> np.ndarray:
-    """RISE map of class ``target``: the score-weighted average of ``num_masks`` random masks, / p_keep.
+    """RISE map of class ``target``: the masks' score-weighted average at each pixel, over the masks' coverage.
 
     ``cells``: the mask grid (cells x cells); ``p_keep``: probability a cell is kept; ``hide``: what
     masked pixels show (0 = black as in the paper, a grey value, ``"blur"`` or an image).
+    Each pixel's value is sum_i f_i M_i / sum_i M_i, in the units of the score (a probability, or a
+    logit with ``logits=True``): a constant model gives its constant everywhere. A pixel no mask
+    covered (possible only with a handful of masks) gets the mean score (no evidence either way).
     Returns an (H, W) float32 map (same seed, same map).
     """
     image = base.check_image(model, image)
@@ -66,20 +98,26 @@ def rise(model, image: np.ndarray, target: int, *, num_masks: int = 1000, cells:
     fill = fill_image(image, np.zeros((height, width), np.int64), hide)
     difference = image - fill
     random = base.rng(seed)
-    saliency = np.zeros((height, width), np.float64)
+    weighted = np.zeros((height, width), np.float64)   # sum_i f_i M_i
+    coverage = np.zeros((height, width), np.float64)   # sum_i M_i
 
-    mask_buffer = np.empty((min(batch_size, num_masks), height, width, 3), np.float32)
+    current = {}  # the batch's masks, shared by build and accumulate
 
     def build(start, stop, buffer):
-        masks = rise_masks(stop - start, height, width, cells, p_keep, random, out=mask_buffer)
+        current["masks"] = masks = rise_masks(stop - start, height, width, cells, p_keep, random)
         batch = buffer[:stop - start] if buffer is not None else np.empty((stop - start, *image.shape), np.float32)
-        np.multiply(masks, difference[None], out=batch)
+        np.multiply(masks[..., None], difference[None], out=batch)
         batch += fill[None]
         return batch
 
     def accumulate(start, stop, scores):
-        saliency[:] += np.tensordot(scores.astype(np.float64), mask_buffer[:stop - start, :, :, 0], axes=1)
+        masks = current["masks"]
+        weighted[:] += np.tensordot(scores.astype(np.float64), masks, axes=1)
+        coverage[:] += masks.sum(axis=0, dtype=np.float64)
 
-    score_batches(model, build, num_masks, target, batch_size=batch_size, logits=logits,
-                  show_progress=progress, desc="RISE", consume=accumulate)
-    return (saliency / (num_masks * p_keep)).astype(np.float32)
+    scores = score_batches(model, build, num_masks, target, batch_size=batch_size, logits=logits,
+                           show_progress=progress, desc="RISE", consume=accumulate)
+    covered = coverage > 0
+    saliency = np.full((height, width), float(np.mean(scores, dtype=np.float64)))
+    np.divide(weighted, coverage, out=saliency, where=covered)
+    return saliency.astype(np.float32)
