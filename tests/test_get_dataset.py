@@ -235,17 +235,23 @@ def test_safe_archive_is_extracted_atomically_with_an_inner_link(tmp_path):
         download.safe_extract(source, dest)
 
 
-@pytest.mark.parametrize("name, link, reason", [
-    ("a/b.txt", None, None),
-    ("a/../../x", None, "'..'"),
-    ("/etc/passwd", None, "absolute"),
-    ("C:/x", None, "absolute"),
-    ("a/link", "../b.txt", None),
-    ("a/link", "../../b.txt", "outside"),
+@pytest.mark.parametrize("name, link, kind, reason", [
+    ("a/b.txt", None, tarfile.REGTYPE, None),
+    ("a/../../x", None, tarfile.REGTYPE, "'..'"),
+    ("a/../b.txt", None, tarfile.REGTYPE, "'..'"),  # stays inside, but an archive with '..' is not trusted
+    ("/etc/passwd", None, tarfile.REGTYPE, "absolute"),
+    ("C:/x", None, tarfile.REGTYPE, "absolute"),
+    ("a/link", "../b.txt", tarfile.SYMTYPE, None),
+    ("a/link", "../../b.txt", tarfile.SYMTYPE, "outside the destination"),
+    ("a/link", "/etc/passwd", tarfile.SYMTYPE, "absolute path"),
+    ("a/hard", "../x", tarfile.LNKTYPE, "outside the destination"),
+    ("a/dev", None, tarfile.CHRTYPE, "special file"),
 ])
-def test_unsafe_member_reason(name, link, reason):
-    found = download.unsafe_member_reason(name, link_target=link, is_symlink=link is not None)
-    assert (found is None) if reason is None else (reason in found)
+def test_member_refusal(tmp_path, name, link, kind, reason):
+    member = tarfile.TarInfo(name)
+    member.type, member.linkname = kind, link or ""
+    found = download.member_refusal(member, tmp_path)
+    assert (found is None) if reason is None else (reason in found), found
 
 
 # --------------------------------------------------------------------------- subcommands, end to end
@@ -468,3 +474,71 @@ def test_wrapper_offline_prints_one_line_and_exits_non_zero(closed_port, tmp_pat
     assert len(lines) == 1, result.stderr
     assert "offline" in lines[0] and "imagenette2-160.tgz" in lines[0] and "works offline without it" in lines[0]
     assert not list(tmp_path.rglob("*.tgz")) and not list(tmp_path.rglob("tmp*"))
+
+
+# --------------------------------------------------------------------------- argument order, file-system errors
+
+def test_options_may_come_before_the_dataset(tmp_path, capsys):
+    assert download.main(["--dest", str(tmp_path), "list"]) == 0
+    assert "absent" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        download.main(["--dest", str(tmp_path), "foo"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown dataset 'foo'" in err and "coco-sample" in err, err
+    args = download.build_parser().parse_args(["--dest", "A", "--retries", "5", "imagenette", "--per-class", "3"])
+    assert (args.dest, args.retries, args.per_class) == (Path("A"), 5, 3)
+    args = download.build_parser().parse_args(["--dest", "A", "imagenette", "--dest", "B"])
+    assert args.dest == Path("B"), "the option after the dataset name wins"
+
+
+def test_dest_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "data.txt").write_text("mine")
+    for dest in (tmp_path / "data.txt", tmp_path / "data.txt" / "sub"):
+        result = _run("imagenette", "--dest", str(dest), "--retries", "0")
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+        assert "is a file" in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "data.txt").read_text() == "mine"
+
+
+def test_unwritable_dest_and_keras_home_are_one_line(tmp_path):
+    import os
+
+    from helpers_sandbox import DROP_CAPS, read_only_dir
+
+    read_only = read_only_dir(tmp_path)
+    try:
+        cases = [(["imagenette", "--dest", str(read_only / "sub")], None, "pass --dest with a folder"),
+                 (["coco-sample", "--dest", str(read_only)], None, "pass --dest with a folder"),
+                 (["models"], str(read_only), "set KERAS_HOME to a folder")]
+        for args, keras_home, hint in cases:
+            env = dict(os.environ, **({"KERAS_HOME": keras_home} if keras_home else {}))
+            result = subprocess.run(DROP_CAPS + [str(SCRIPT), *args, "--retries", "0"], capture_output=True,
+                                    text=True, timeout=300, cwd=REPO, env=env)
+            assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+            assert "permission denied or read-only" in result.stderr and hint in result.stderr, result.stderr
+        assert list(read_only.iterdir()) == []
+    finally:
+        read_only.chmod(0o755)
+
+
+def test_a_full_disk_during_a_download_is_one_line_and_leaves_nothing(server, tmp_path):
+    from helpers_sandbox import full_disk
+
+    server.files["/fast-ai-imageclas/imagenette2-160.tgz"] = b"x" * 300_000  # bigger than the disk
+    disk = tmp_path / "disk"
+    command = full_disk(disk, "64k", after=f'find "{disk}" -type f') + [
+        str(SCRIPT), "imagenette", "--dest", str(disk), "--retries", "0", "--mirror", server.base]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no space left on the device" in lines[0] and "Nothing partial" in lines[0], lines
+    assert [line for line in result.stdout.splitlines() if line.startswith(str(disk))] == [], result.stdout
+
+
+def test_extraction_without_the_tarfile_data_filter_is_a_clear_error(tmp_path, monkeypatch):
+    source = tmp_path / "good.tgz"
+    source.write_bytes(_tar({"data/a.txt": b"a"}))
+    monkeypatch.delattr(tarfile, "data_filter")
+    with pytest.raises(DownloadError, match="no tarfile data filter.*3.11.4"):
+        download.safe_extract(source, tmp_path / "out")

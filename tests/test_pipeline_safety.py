@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers_images import png_header_only
+from helpers_sandbox import DROP_CAPS, full_disk, read_only_dir
 
 from utils import pipeline
 from utils.data import sample_image_path
@@ -287,28 +288,6 @@ def test_a_bad_option_value_fails_that_image_in_one_line_and_keeps_the_rest(tmp_
     assert np.load(tmp_path / "out" / "a_png" / "grad_cam.npy").shape == (224, 224)
 
 
-def _can(command: list[str]) -> str | None:
-    """None if ``command`` works here, else why not (for a skip reason)."""
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return str(err)
-    return None if result.returncode == 0 else (result.stderr.strip() or f"exit {result.returncode}")
-
-
-DROP_CAPS = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"]
-
-
-def _read_only_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    folder.chmod(0o555)
-    why = _can(DROP_CAPS + ["sh", "-c", f"! touch {folder}/probe 2>/dev/null"])
-    if why:
-        pytest.skip(f"cannot drop the capability to write read-only folders here ({why})")
-    return folder
-
-
 def _cli(prefix: list[str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(prefix + [sys.executable, "-m", "utils.pipeline", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=600)
@@ -316,7 +295,7 @@ def _cli(prefix: list[str], *args: str) -> subprocess.CompletedProcess:
 
 def test_unwritable_out_is_one_line(tmp_path):
     photos = _photos(tmp_path / "in", {"a.png": "coffee"})
-    read_only = _read_only_dir(tmp_path)
+    read_only = read_only_dir(tmp_path)
     try:
         result = _cli(DROP_CAPS, str(photos), "--out", str(read_only / "out"), "--no-progress")
     finally:
@@ -328,11 +307,6 @@ def test_unwritable_out_is_one_line(tmp_path):
 def test_a_full_disk_is_one_line_and_nothing_is_reported_done(tmp_path):
     photos = _photos(tmp_path / "in", {"a.png": "coffee"})
     disk = tmp_path / "disk"
-    disk.mkdir()
-    full = ["unshare", "-rm", "sh", "-c", f'mount -t tmpfs -o size=24k tmpfs "{disk}" && exec "$@"', "sh"]
-    why = _can(full + ["true"])
-    if why:
-        pytest.skip(f"no private mount namespace with a small tmpfs here ({why})")
-    result = _cli(full, str(photos), "--out", str(disk / "out"), "--no-progress", "--no-metrics")
+    result = _cli(full_disk(disk), str(photos), "--out", str(disk / "out"), "--no-progress", "--no-metrics")
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and "no space left on the device" in result.stderr, result.stderr

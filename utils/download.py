@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -139,11 +138,7 @@ class UnsafeArchiveError(DownloadError):
 
 def sha256_of(path: Path) -> str:
     """Hex sha256 of a file (recorded in the manifests so later changes can be detected)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return pooch.file_hash(str(path), alg="sha256")
 
 
 def with_mirror(url: str, mirror: str | None) -> str:
@@ -220,28 +215,35 @@ def _rel(path: Path) -> str:
 
 # --------------------------------------------------------------------------- safe extraction
 
-def unsafe_member_reason(name: str, *, link_target: str | None = None, is_symlink: bool = False) -> str | None:
-    """Why an archive member may not be extracted (None if it is safe).
+def member_refusal(member: tarfile.TarInfo, into: Path) -> str | None:
+    """Why an archive member may not be extracted into ``into`` (None if it is safe).
 
-    Refused: absolute paths, any ``..`` component, and links whose target would resolve outside
-    the extraction folder. Checked on the path strings, before anything is written.
+    Refused: absolute paths (also ``C:/``), any ``..`` component, and whatever Python's ``tarfile``
+    "data" filter refuses (links whose target leaves the folder, devices, ...). Checked on the
+    names, before anything is written; a zip member is checked as the tar member it would be.
     """
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or re.match(r"^[A-Za-z]:", name):
+    name = member.name.replace("\\", "/")
+    if PurePosixPath(name).is_absolute() or re.match(r"^[A-Za-z]:", name):
         return "absolute path"
-    if ".." in path.parts:
+    if ".." in PurePosixPath(name).parts:
         return "path with '..'"
-    if link_target is not None:
-        target = PurePosixPath(link_target.replace("\\", "/"))
-        if target.is_absolute():
-            return "link to an absolute path"
-        base = path.parent if is_symlink else PurePosixPath()
-        depth = 0
-        for part in (base / target).parts:
-            depth += -1 if part == ".." else (0 if part == "." else 1)
-            if depth < 0:
-                return "link pointing outside the folder"
+    try:
+        tarfile.data_filter(member, str(into))
+    except tarfile.FilterError as err:
+        return _one_line(err)
     return None
+
+
+def _require_data_filter() -> None:
+    if not hasattr(tarfile, "data_filter"):  # added in Python 3.11.4 / 3.12
+        raise DownloadError(f"Python {sys.version.split()[0]} has no tarfile data filter, which safe extraction "
+                            "needs; use Python 3.11.4 or newer (make install sets up the course's Python)")
+
+
+def _zip_member(info: zipfile.ZipInfo) -> tarfile.TarInfo:
+    member = tarfile.TarInfo(info.filename)
+    member.type = tarfile.DIRTYPE if info.is_dir() else tarfile.REGTYPE
+    return member
 
 
 def extract_members(archive: Path, into: Path,
@@ -249,27 +251,17 @@ def extract_members(archive: Path, into: Path,
     """Check every member of a tar or zip archive, then extract the chosen ones into ``into``.
 
     The whole archive is refused (:class:`UnsafeArchiveError`, nothing written) if any member is
-    unsafe, chosen or not: an archive that carries a ``../`` entry is not one to trust. tar
-    members also go through Python's ``tarfile`` "data" filter (no devices, no setuid bits).
-    ``choose`` receives all member names and returns those to extract (default: all).
+    unsafe (:func:`member_refusal`), chosen or not: an archive that carries a ``../`` entry is not
+    one to trust; symbolic links in zip files are refused too. tar members are extracted through
+    the "data" filter. ``choose`` receives all member names and returns those to extract (default: all).
     """
+    _require_data_filter()
     archive, into = Path(archive), Path(into)
     into.mkdir(parents=True, exist_ok=True)
     if tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
-            for member in members:
-                link = member.linkname if (member.issym() or member.islnk()) else None
-                reason = unsafe_member_reason(member.name, link_target=link, is_symlink=member.issym())
-                if reason is None:
-                    try:
-                        tarfile.data_filter(member, str(into))
-                    except tarfile.FilterError as err:
-                        reason = _one_line(err)
-                if reason:
-                    raise UnsafeArchiveError(
-                        f"{archive.name}: refusing to extract member {member.name!r} ({reason}); "
-                        "nothing was extracted")
+            _refuse_any(archive, [(m.name, member_refusal(m, into)) for m in members])
             names = [m.name for m in members if not m.isdir()]
             wanted = set(names) if choose is None else choose(names)
             tar.extractall(into, members=[m for m in members if m.name in wanted], filter="data")
@@ -277,15 +269,9 @@ def extract_members(archive: Path, into: Path,
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
-            for info in infos:
-                is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
-                reason = unsafe_member_reason(info.filename)
-                if reason is None and is_link:
-                    reason = "symbolic link (not extracted from zip files)"
-                if reason:
-                    raise UnsafeArchiveError(
-                        f"{archive.name}: refusing to extract member {info.filename!r} ({reason}); "
-                        "nothing was extracted")
+            _refuse_any(archive, [(i.filename, "symbolic link (not extracted from zip files)"
+                                   if (i.external_attr >> 16) & 0o170000 == 0o120000
+                                   else member_refusal(_zip_member(i), into)) for i in infos])
             names = [i.filename for i in infos if not i.is_dir()]
             wanted = set(names) if choose is None else choose(names)
             for info in infos:
@@ -293,6 +279,13 @@ def extract_members(archive: Path, into: Path,
                     zf.extract(info, into)
             return sorted(wanted)
     raise DownloadError(f"{archive.name} is neither a tar nor a zip archive")
+
+
+def _refuse_any(archive: Path, refusals: list[tuple[str, str | None]]) -> None:
+    for name, reason in refusals:
+        if reason:
+            raise UnsafeArchiveError(f"{archive.name}: refusing to extract member {name!r} ({reason}); "
+                                     "nothing was extracted")
 
 
 @contextlib.contextmanager
@@ -613,21 +606,33 @@ download, unsafe archive), 2 usage error, 3 offline. Details: docs/datasets.md."
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line and the known names, exit 2
-        self.exit(EXIT_USAGE, f"get_dataset: {message}\nknown datasets: {', '.join(DATASETS)} "
-                              "(see ./get_dataset.sh --help)\n")
+    def error(self, message: str) -> None:  # one line, with the known names, exit 2
+        choice = re.search(r"invalid choice: '([^']*)'", message)
+        if choice:
+            message = f"unknown dataset {choice.group(1)!r}; known datasets: {', '.join(DATASETS)}"
+        self.exit(EXIT_USAGE, f"get_dataset: {message} (see ./get_dataset.sh --help)\n")
+
+
+def _add_common(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """--dest/--retries/--mirror, accepted before and after the dataset name. Only the top-level
+    parser has defaults, so an option given before the name is not reset by the subcommand."""
+    def default(value):
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--dest", type=Path, default=default(None),
+                        help=f"target folder (default: ${DEST_ENV} or data/downloads/)")
+    parser.add_argument("--retries", type=int, default=default(2), help="extra download attempts (default 2)")
+    parser.add_argument("--mirror", default=default(None),
+                        help="fetch the same paths from this host instead (checksums still apply)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI: a subcommand per dataset, with shared --dest/--retries/--mirror options."""
     parser = _Parser(prog="get_dataset.sh", description=DESCRIPTION,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(parser, defaults=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--dest", type=Path, default=None,
-                        help=f"target folder (default: ${DEST_ENV} or data/downloads/)")
-    common.add_argument("--retries", type=int, default=2, help="extra download attempts (default 2)")
-    common.add_argument("--mirror", default=None,
-                        help="fetch the same paths from this host instead (checksums still apply)")
+    _add_common(common, defaults=False)
     sub = parser.add_subparsers(dest="dataset", metavar="{" + ",".join(DATASETS) + "}", parser_class=_Parser)
     p = sub.add_parser("imagenette", parents=[common], help="Imagenette subset (val split, 160 px)")
     p.add_argument("--per-class", type=_positive, default=10, help="images per class (default 10)")
@@ -659,35 +664,59 @@ def resolve_dest(dest: Path | None) -> Path:
     return Path(os.environ[DEST_ENV]) if os.environ.get(DEST_ENV) else DEFAULT_DEST
 
 
+def check_writable(folder: Path, what: str) -> None:
+    """Create ``folder`` if needed and make sure a file can be written there, before any download."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise DownloadError(f"{what} {folder} is a file, not a folder; choose a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise DownloadError(_os_error(err, folder, what)) from None
+
+
+def _os_error(err: OSError, where: Path | str | None, what: str = "--dest") -> str:
+    from utils.pipeline import os_error_message  # one wording for file-system errors in the course
+
+    hint = ("set KERAS_HOME to a folder you can write to" if "KERAS_HOME" in what
+            else "pass --dest with a folder you can write to")
+    return os_error_message(err, where, hint=hint) + " Nothing partial was kept."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; user-facing failures become one line on stderr and an exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and not argv[0].startswith("-") and argv[0] not in DATASETS:
-        print(f"get_dataset: unknown dataset {argv[0]!r}; known datasets: {', '.join(DATASETS)}",
-              file=sys.stderr)
-        return EXIT_USAGE
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.dataset is None:
         parser.print_help()
         return EXIT_USAGE
     pooch.get_logger().setLevel(logging.WARNING)  # we print our own one-line messages
     dest = resolve_dest(args.dest)
+    what = "the Keras cache ($KERAS_HOME/models)" if args.dataset == "models" else "--dest"
     try:
         if args.dataset == "imagenette":
+            check_writable(dest, what)
             get_imagenette(dest, args.per_class, force=args.force, keep_archive=args.keep_archive,
                            retries=args.retries, mirror=args.mirror)
         elif args.dataset == "coco-sample":
+            check_writable(dest, what)
             get_coco_sample(dest, args.n, seed=args.seed, from_zip=args.from_zip, force=args.force,
                             keep_archive=args.keep_archive, retries=args.retries, mirror=args.mirror)
         elif args.dataset == "models":
+            from utils.models import keras_cache_dir
+
+            check_writable(keras_cache_dir(), what)
             get_models(retries=args.retries, mirror=args.mirror)
         else:
-            for sub, what, state in list_datasets(dest):
-                print(f"{sub:<12} {what:<48} {state}")
+            for sub, fetched, state in list_datasets(dest):
+                print(f"{sub:<12} {fetched:<48} {state}")
     except DownloadError as err:
         print(f"get_dataset: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # a full disk or a folder that became unwritable half way
+        print(f"get_dataset: {_os_error(err, err.filename or dest, what)}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("get_dataset: interrupted; nothing half-written was kept", file=sys.stderr)
         return 130

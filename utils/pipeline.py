@@ -138,13 +138,14 @@ def _save_text(path: Path, text: str) -> str:
     return _write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
-def os_error_message(err: OSError, path: Path | str | None = None) -> str:
-    """One line for a file-system error: what failed, where, and what to do."""
+def os_error_message(err: OSError, path: Path | str | None = None,
+                     hint: str = "choose a folder you can write to") -> str:
+    """One line for a file-system error: what failed, where, and what to do (``hint``)."""
     where = path or err.filename or "the output folder"
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"no space left on the device while writing {where}; free some space and run the same command again."
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"cannot write to {where} (permission denied or read-only); choose a folder you can write to."
+        return f"cannot write to {where} (permission denied or read-only); {hint}."
     if err.errno in (errno.ENOTDIR, errno.EEXIST):
         return f"{where} is a file (or lies under one), not a folder; choose a folder."
     return f"cannot write {where} ({err.strerror or err})."
