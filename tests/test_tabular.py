@@ -34,6 +34,21 @@ def test_contributions_sum_to_log_odds(task):
     assert T.logistic_contributions(model, row).sum() == pytest.approx(np.log(p / (1 - p)))
 
 
+def _penalised_gradient(clf, Z, y):
+    """Gradient of sklearn's L2 logistic objective, C * sum(log-loss) + |w|^2 / 2, at the fitted weights."""
+    p = clf.predict_proba(Z)[:, 1]
+    return np.r_[clf.C * (Z.T @ (p - y)) + clf.coef_[0], clf.C * (p - y).sum()]
+
+
+@pytest.mark.parametrize("standardise", [True, False])
+def test_logistic_regression_is_fitted_to_its_optimum(task, standardise):
+    """At the exact optimum the weights do not depend on where the solver stopped (nor on the CPU)."""
+    Xtr, _, ytr, _ = task
+    model = T.train_logistic_regression(Xtr, ytr, standardise=standardise)
+    Z = np.asarray(model.named_steps["prep"].transform(Xtr), dtype=float)
+    assert np.abs(_penalised_gradient(model.named_steps["clf"], Z, ytr)).max() < 1e-8
+
+
 def test_codes_round_trip(task):
     Xtr = task[0]
     back = T.decode_codes(T.encode_codes(Xtr))
