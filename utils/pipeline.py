@@ -155,8 +155,9 @@ def os_error_message(err: OSError, path: Path | str | None = None,
 def list_files(folder: str | Path, recursive: bool = False, exclude: Path | None = None
                ) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
     """Every visible regular file under ``folder`` as ``(path, relative posix name)``, sorted, and the
-    subfolders that were not processed as ``(name/, reason)``: all of them unless ``recursive``;
-    links to folders are never followed. ``exclude`` (the output folder, when it lies inside) is left out.
+    entries that were not processed as ``(name, reason)``: subfolders (``name/``; all of them unless
+    ``recursive``; links to folders are never followed) and what is not a regular file (a broken
+    link, a pipe). ``exclude`` (the output folder, when it lies inside) is left out.
 
     Files that are not images are listed too: the pipeline reports them as skipped instead of
     silently ignoring them. Raises :class:`PipelineError` for a missing or empty folder.
@@ -192,6 +193,8 @@ def list_files(folder: str | Path, recursive: bool = False, exclude: Path | None
                                            "to include subfolders)"))
             elif path.is_file():
                 files.append((path, rel))
+            else:
+                skipped.append((rel, "not a regular file (a link to nothing, a pipe or a device)"))
     if not files and not skipped:
         raise PipelineError(f"Input folder {folder} is empty: put some images (JPEG, PNG, ...) in it.")
     return sorted(files, key=lambda item: item[1]), sorted(skipped)
@@ -689,7 +692,7 @@ def explain_folder(input_dir: str | Path, out_dir: str | Path, methods: str | Se
         folder_run.index_html = write_index_html(rows, names, out_dir / INDEX_FILE, settings)
     except OSError as err:
         raise PipelineError(os_error_message(err, out_dir)) from None
-    _log_counts(folder_run, out_dir, len(folders), log)
+    _log_counts(folder_run, out_dir, sum(f.endswith("/") for f, _ in folders), log)
     return rows
 
 
