@@ -19,6 +19,17 @@ def test_subset_is_balanced_and_classifier_learns(model):
     assert clf.score(te, yte) > 0.9
 
 
+def test_classifier_is_fitted_close_to_its_optimum(model):
+    """A tight tolerance: the gradient of the L2 logistic objective is ~1e-5 (lbfgs' default leaves ~0.4)."""
+    clf, _, _ = model
+    texts, _, y, _ = TX.spam_split()
+    Z = clf.named_steps["tfidf"].transform(texts)
+    lr = clf.named_steps["clf"]
+    p = lr.predict_proba(Z)[:, 1]
+    gradient = np.r_[lr.C * (Z.T @ (p - y)) + lr.coef_[0], lr.C * (p - y).sum()]
+    assert np.abs(gradient).max() < 1e-3
+
+
 def test_indexed_text_removes_every_occurrence_and_keeps_separators():
     t = TX.IndexedText("free money, free!")
     assert t.words == ["free", "money"]
