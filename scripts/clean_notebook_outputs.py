@@ -1,10 +1,11 @@
 """Remove progress-bar noise from executed notebooks before they are committed, and name the kernel
 as JupyterLab does.
 
-lime 0.2.0.1 draws a tqdm bar on stderr that no argument switches off, and a bar redrawn a hundred
-times makes a committed notebook hard to read on a code-hosting site. This drops stderr outputs
-that contain only progress-bar redraws; every other output (warnings included) is kept. nbval never
-compares stderr (tests/conftest.py), so this changes nothing that the tests check.
+Libraries draw tqdm bars on stderr (lime's image explainer does unless it is called with
+``progress_bar=False``), and a bar redrawn a hundred times makes a committed notebook hard to read on
+a code-hosting site. This drops stderr outputs that contain only progress-bar redraws; every other
+output (warnings included) is kept. nbval never compares stderr (tests/conftest.py), so this
+changes nothing that the tests check.
 
 It also sets the kernelspec's display name to the installed kernel's, "Python 3 (ipykernel)":
 with any other name JupyterLab rewrites it on open and shows the notebook as modified.
