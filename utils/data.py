@@ -202,7 +202,8 @@ def resize_and_crop(image: np.ndarray, size: int = 224, resize_to: int | None = 
     """Resize so the short side is ``resize_to`` (bicubic), then take the centre ``size`` x ``size`` crop.
 
     ``resize_to`` defaults to ``size * 256 / 224`` (256 for 224), the usual ImageNet evaluation
-    preprocessing (resize the short side, centre-crop; not the training augmentation): the object keeps its aspect ratio and a thin border is cut.
+    preprocessing (resize the short side, centre-crop; not the training augmentation): the object
+    keeps its aspect ratio and a thin border is cut.
     """
     resize_to = resize_to or int(round(size * 256 / 224))
     h, w = image.shape[:2]
