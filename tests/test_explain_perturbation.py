@@ -160,6 +160,35 @@ def test_lime_weights_follow_the_linear_logit(toy):
     assert explanation.top_segments(1)[0] == 0 and explanation.top_segments(1, positive=False)[0] == 3
 
 
+def test_lime_weights_by_budget_equal_separate_runs(toy):
+    from utils.explain.lime_image import refit_by_budget, sample_masks, weights_by_budget
+
+    model, image, _ = toy
+    assert np.array_equal(sample_masks(300, 4, seed=3)[:40], sample_masks(40, 4, seed=3))  # prefixes
+    cells = grid_segments(SIZE, SIZE, 2)
+    with count_model_calls() as calls:
+        by_budget = weights_by_budget(model, image, 0, (40, 300, 100), seed=3, segments=cells)
+    assert sorted(by_budget) == [40, 100, 300] and calls[0] == 300  # scored once, at the largest budget
+    for n, weights in by_budget.items():
+        alone = METHODS["lime"](model, image, 0, num_samples=n, seed=3, segments=cells, return_explanation=True)
+        np.testing.assert_allclose(weights, alone.weights, atol=1e-6)
+    with pytest.raises(ValueError, match="budget"):
+        weights_by_budget(model, image, 0, (1,), segments=cells)
+    with pytest.raises(ValueError, match="budgets between 2 and the 5 samples"):
+        refit_by_budget(np.ones((5, 4)), np.ones(5), (10,))
+
+
+def test_top_k_overlap():
+    from utils.explain.lime_image import top_k_overlap
+
+    a = np.array([5.0, 4, 3, 2, 1, 0])
+    assert top_k_overlap(a, a, k=3) == 1.0
+    assert top_k_overlap(a, a[::-1].copy(), k=3) == 0.0
+    assert top_k_overlap(a, np.array([5.0, 4, 0, 2, 1, 3]), k=3) == 2 / 3
+    with pytest.raises(ValueError, match="k=7"):
+        top_k_overlap(a, a, k=7)
+
+
 def exact_shapley(value, n_players: int) -> np.ndarray:
     """Shapley values by enumerating every coalition (the definition)."""
     phi = np.zeros(n_players)
