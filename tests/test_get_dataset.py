@@ -409,31 +409,23 @@ def test_models_subcommand_puts_weights_where_models_looks(server, tmp_path, mon
     assert _leftovers(keras_weights_path("resnet50").parent) == []
 
 
-def _legacy_weights_file(model, path: Path) -> bytes:
-    """Weights in the legacy HDF5 layout of the keras-applications files (what Keras' cache holds)."""
-    import h5py
-    from keras.src.legacy.saving import legacy_h5_format
-
-    with h5py.File(path, "w") as handle:
-        legacy_h5_format.save_weights_to_hdf5_group(handle, model)
-    return path.read_bytes()
-
-
 def test_mobilenet_without_a_published_checksum_must_load_into_the_architecture(server, tmp_path, monkeypatch,
                                                                                capsys):
     import keras
+    from helpers_models import save_legacy_h5_weights  # imports TensorFlow: only in this test
+
     from utils.models import KERAS_WEIGHTS, keras_weights_path
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     assert download.MODEL_HASHES["mobilenet_v2"][0] is None  # nobody publishes one: the load is the check
     path = "/tensorflow/keras-applications/mobilenet_v2/" + KERAS_WEIGHTS["mobilenet_v2"][0]
     tiny = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="predictions")])
-    server.files[path] = _legacy_weights_file(tiny, tmp_path / "tiny.h5")  # valid HDF5, wrong model
+    server.files[path] = save_legacy_h5_weights(tiny, tmp_path / "tiny.h5")  # valid HDF5, wrong model
     with pytest.raises(DownloadError, match="does not load into mobilenet_v2"):
         download.get_models(["mobilenet_v2"], retries=0, mirror=server.base)
     assert not keras_weights_path("mobilenet_v2").exists()
     assert _leftovers(keras_weights_path("mobilenet_v2").parent) == []
-    server.files[path] = _legacy_weights_file(keras.applications.MobileNetV2(weights=None), tmp_path / "m.h5")
+    server.files[path] = save_legacy_h5_weights(keras.applications.MobileNetV2(weights=None), tmp_path / "m.h5")
     download.get_models(["mobilenet_v2"], retries=0, mirror=server.base)
     assert keras_weights_path("mobilenet_v2").read_bytes() == server.files[path]
     assert "loads; sha256" in capsys.readouterr().out

@@ -11,6 +11,10 @@ The contract, the same for every model returned by :func:`load_model`:
   that stops there. Gradient methods (Grad-CAM, saliency, Integrated Gradients) must use the
   logits: the softmax saturates, so its gradients vanish for confident predictions.
 
+Models from outside the zoo can be explained too: :func:`logits_model` also reads the logits of a
+classifier ending in ``Dense(..., activation="softmax")`` (without changing it) and takes a model that
+already outputs logits as it is.
+
 Models:
 
 * ``"efficientnet_lite0"`` (default): EfficientNet-Lite0, ImageNet-1k, built in Keras from the
@@ -35,7 +39,7 @@ tf = import_tensorflow_quietly()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .torch_weights import load_legacy_state_dict
+from .torch_weights import load_legacy_state_dict  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 LABELS_FILE = DATA_DIR / "imagenet_class_index.json"
@@ -284,18 +288,124 @@ def input_size(model: keras.Model) -> int:
     return int(model.inputs[0].shape[1])
 
 
+class DenseLogits(keras.layers.Layer):
+    """``dense``'s output before its activation: ``x @ kernel + bias`` with ``dense``'s own variables.
+
+    The variables are shared, not copied, so the logits follow any later change of the model's weights
+    (training, or the sanity check's randomisation of the last layer) and ``dense`` itself is untouched.
+    """
+
+    def __init__(self, dense: keras.layers.Dense, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = dense
+
+    def call(self, x):
+        y = keras.ops.matmul(x, self.dense.kernel)
+        return y if self.dense.bias is None else keras.ops.add(y, self.dense.bias)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.dense.units)
+
+
+LOGITS_SUPPORTED = (
+    "Supported endings: a separate softmax layer (Activation('softmax') or Softmax()), a Dense layer with "
+    "activation='softmax', or a last layer with a linear activation (the model already outputs logits)."
+)
+
+
+def _activation_name(layer: keras.layers.Layer) -> str | None:
+    """Name of the activation a layer applies last ("softmax", "linear", ...), or None if it has none."""
+    if isinstance(layer, keras.layers.Softmax):
+        axis = layer.get_config().get("axis", -1)
+        return "softmax" if axis in (-1, len(layer.output.shape) - 1) else f"softmax over axis {axis}"
+    activation = getattr(layer, "activation", None)
+    return None if activation is None else getattr(activation, "__name__", type(activation).__name__)
+
+
+def _unique_name(model: keras.Model, name: str) -> str:
+    taken = {layer.name for layer in model.layers}
+    candidate, k = name, 1
+    while candidate in taken:
+        candidate, k = f"{name}_{k}", k + 1
+    return candidate
+
+
+def _model_inputs(model: keras.Model):
+    """``model``'s inputs in the structure it was built with (one tensor, a list, a dict), so that a model
+    built on them is called the way ``model`` is (Keras warns when the structure differs)."""
+    if isinstance(model, keras.Sequential):  # a Sequential model takes one tensor
+        return model.inputs[0]
+    return model.input
+
+
+def _build_logits_model(model: keras.Model) -> keras.Model:
+    """See :func:`logits_model`; uncached."""
+    if len(model.outputs) != 1:
+        raise ValueError(f"Model {model.name!r} has {len(model.outputs)} outputs; the explainers need one output "
+                         f"of class scores. {LOGITS_SUPPORTED}")
+    last = model.layers[-1]
+    activation = _activation_name(last)
+    kind = f"a {type(last).__name__} layer {last.name!r}"
+    if activation == "softmax" and isinstance(last, (keras.layers.Activation, keras.layers.Softmax)):
+        return keras.Model(_model_inputs(model), last.input, name=f"{model.name}_logits")
+    if activation == "softmax":
+        plain_dense = type(last).call is keras.layers.Dense.call and isinstance(last, keras.layers.Dense)
+        if not plain_dense or getattr(last, "quantization_mode", None) is not None:
+            raise ValueError(f"Model {model.name!r} ends in {kind} with a built-in softmax; only a plain "
+                             f"(unquantised) Dense layer can be linearised. {LOGITS_SUPPORTED}")
+        head = DenseLogits(last, name=_unique_name(model, f"{last.name}_logits"))
+        return keras.Model(_model_inputs(model), head(last.input), name=f"{model.name}_logits")
+    if activation == "linear":
+        return model
+    described = "no activation" if activation is None else f"activation {activation!r}"
+    raise ValueError(f"Model {model.name!r} ends in {kind} with {described}, so its logits cannot be read. "
+                     f"{LOGITS_SUPPORTED}")
+
+
 def logits_model(model: keras.Model) -> keras.Model:
-    """A model sharing ``model``'s weights that returns pre-softmax logits instead of probabilities."""
+    """A model on ``model``'s inputs and weights that returns the pre-softmax logits.
+
+    Gradient methods and the ``"logit"`` score need it (the softmax saturates). Any Keras image
+    classifier with one output works:
+
+    * ending in a separate softmax layer (the zoo, ``Activation("softmax")`` or ``Softmax()``): the model
+      up to that layer's input;
+    * ending in ``Dense(..., activation="softmax")`` (an ordinary Keras classifier,
+      ``keras.applications`` with ``classifier_activation="softmax"``): the model up to that layer's input,
+      then the same layer without its activation (:class:`DenseLogits`, which uses the layer's own weights);
+    * ending in a layer with a linear activation (the model already outputs logits): ``model`` itself.
+
+    Anything else (a sigmoid, several outputs, a last layer without an activation) is a ValueError that
+    says what is supported. ``model`` is never changed; its layers and weights are shared, not copied,
+    so the logits stay right when the weights change later, and intermediate layers of ``model`` stay
+    on the logits model's graph (CAM methods read them). Built once per model and cached on it.
+    """
     cached = model.__dict__.get("_course_logits_model")
     if cached is None:
-        last = model.layers[-1]
-        if not (isinstance(last, keras.layers.Activation) and last.get_config()["activation"] == "softmax"):
-            raise ValueError(
-                f"Model {model.name!r} does not end with a separate softmax layer, so its logits cannot be "
-                "read. Build it with classifier_activation=None followed by keras.layers.Activation('softmax')."
-            )
-        cached = keras.Model(model.inputs, last.input, name=f"{model.name}_logits")
+        cached = _build_logits_model(model)
         model.__dict__["_course_logits_model"] = cached
+    return cached
+
+
+def outputs_logits(model: keras.Model) -> bool:
+    """True when ``model`` already outputs logits (:func:`logits_model` returns it unchanged), False when
+    it outputs softmax probabilities; a ValueError for models :func:`logits_model` does not support."""
+    return logits_model(model) is model
+
+
+def probability_model(model: keras.Model) -> keras.Model:
+    """``model`` if it outputs softmax probabilities, else its logits followed by a softmax (cached on it).
+
+    For a model that outputs logits, what ``model(x)`` returns is not a probability: callers that explain
+    the probability need this model instead.
+    """
+    if not outputs_logits(model):
+        return model
+    cached = model.__dict__.get("_course_probability_model")
+    if cached is None:
+        probs = keras.layers.Activation("softmax", name=_unique_name(model, "probabilities"))(model.outputs[0])
+        cached = keras.Model(_model_inputs(model), probs, name=f"{model.name}_probabilities")
+        model.__dict__["_course_probability_model"] = cached
     return cached
 
 
