@@ -21,8 +21,8 @@ from . import base
 from .base import register
 
 # The smallest budget at which two seeds' SmoothGrad maps agree (median Pearson r >= 0.9 over 5 bundled
-# photos, Lite0, noise 0.15): medians 0.41 / 0.52 / 0.65 / 0.77 at 25 / 50 / 100 / 200 samples; at 400 and
-# 800, 0.87 and 0.93 on coffee, 0.77 and 0.87 on chelsea (the hardest photo). benchmarks/results re-measures it.
+# photos, Lite0, noise 0.15): medians 0.41 / 0.52 / 0.65 / 0.77 / 0.87 / 0.93 at 25 / 50 / 100 / 200 / 400 /
+# 800 samples (at 800, 0.87-0.96 per photo). benchmarks/results (part "agreement") re-measures it.
 DEFAULT_SMOOTHGRAD_SAMPLES = 800
 DEFAULT_NOISE_LEVEL = 0.15
 
@@ -70,9 +70,9 @@ def smoothgrad(model: keras.Model, image: np.ndarray, target: int, *, num_sample
 
     The default budget (800 samples, i.e. 800 forward+backward passes) is the smallest at which the map
     depends on the image rather than on the seed: two seeds' maps agree at a median Pearson r of 0.9 or
-    more over 5 bundled photos on Lite0. At the paper's 25-50 samples they agree at only r 0.2-0.7 per
-    photo (medians 0.41 at 25, 0.52 at 50, 0.65 at 100, 0.77 at 200): at pixel level such a map is mostly
-    noise. Pass a smaller ``num_samples`` for a quick look, knowing that. (benchmarks/results/results.md,
+    more over 5 bundled photos on Lite0 (median 0.93, 0.87-0.96 per photo; 0.87 at 400). At the paper's
+    25-50 samples they agree at only r 0.2-0.7 per photo (medians 0.41 at 25, 0.52 at 50, 0.65 at 100,
+    0.77 at 200): at pixel level such a map is mostly noise. Pass a smaller ``num_samples`` for a quick look, knowing that. (benchmarks/results/results.md,
     "Seed-to-seed agreement", has the numbers per photo and budget.)
     """
     image = base.check_image(model, image)
