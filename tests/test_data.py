@@ -7,12 +7,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_images import png_header_only
 from PIL import Image
 
-from helpers_images import png_header_only
 from utils import data as data_module
-from utils.data import (DATA_DIR, IMAGES_DIR, MAX_ASPECT_RATIO, MAX_PIXELS, expected_labels, load_image,
-                        resize_and_crop, sample_images, to_rgb_array)
+from utils.data import (
+    DATA_DIR,
+    IMAGES_DIR,
+    MAX_ASPECT_RATIO,
+    MAX_PIXELS,
+    expected_labels,
+    load_image,
+    resize_and_crop,
+    sample_images,
+    to_rgb_array,
+)
 
 REPO = DATA_DIR.parent
 MAX_BUNDLE_BYTES = 10 * 1024 * 1024
@@ -215,7 +224,8 @@ def test_limits_are_documented_values():
 
 def _smooth(width: int, height: int) -> np.ndarray:
     y, x = np.mgrid[0:height, 0:width]
-    return np.stack([x * 255 / width, y * 255 / height, np.full_like(x, 128.0)], axis=-1).astype(np.uint8)
+    channels = [x * 255 / width, y * 255 / height, np.full_like(x, 128.0)]
+    return np.stack(channels, axis=-1).astype(np.uint8)
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
@@ -223,7 +233,8 @@ def test_large_photo_is_reduced_while_decoding_and_matches_the_full_recipe(tmp_p
     """A 2400x1600 photo (short side >= 1536 px): JPEG decodes at a reduced scale (draft), PNG is
     box-reduced before the bicubic resize; either way the result is the plain recipe's up to rounding."""
     pixels = _smooth(2400, 1600)
-    path = save(Image.fromarray(pixels), tmp_path / f"large.{fmt.lower()}", **({"quality": 95} if fmt == "JPEG" else {}))
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    path = save(Image.fromarray(pixels), tmp_path / f"large.{fmt.lower()}", **options)
     calls = []
     for name in ("draft", "reduce"):
         original = getattr(Image.Image, name)

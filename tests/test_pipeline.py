@@ -127,5 +127,6 @@ def test_cli_process_exits_nonzero_without_traceback(folder, tmp_path):
                              "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 2
     assert "Unknown model" in result.stderr and "Traceback" not in result.stderr
+    names = result.stderr.split("Choose one of: ")[1].splitlines()[0]
     assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
-        "error: Unknown model 'no_such_model'. Choose one of: " + result.stderr.split("Choose one of: ")[1].splitlines()[0]]
+        "error: Unknown model 'no_such_model'. Choose one of: " + names]

@@ -65,7 +65,8 @@ def test_bad_inputs_raise_value_error(task):
     with pytest.raises(ValueError, match="columns"):
         T.decode_codes(np.zeros((2, 3)))
     A = T.encode_codes(Xtr)
-    f = lambda Z: np.c_[1 - Z[:, 0] * 0, Z[:, 0] * 0]
+    def f(Z):
+        return np.c_[1 - Z[:, 0] * 0, Z[:, 0] * 0]
     with pytest.raises(ValueError, match="one row"):
         L.explain_tabular(A[:2], f, A)
     with pytest.raises(ValueError, match="NaN"):

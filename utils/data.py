@@ -113,7 +113,8 @@ def _open_image(path: Path, resize_to: int | None = None) -> Image.Image:
     except PermissionError as err:
         raise ValueError(f"{path} cannot be read (permission denied): check the file's permissions.") from err
     except Exception as err:  # noqa: BLE001 - Pillow's plugins raise many types for a damaged header
-        raise ValueError(f"{path} is a damaged image ({type(err).__name__}: {err}). Download or copy it again.") from err
+        raise ValueError(f"{path} is a damaged image ({type(err).__name__}: {err}). "
+                         "Download or copy it again.") from err
     _check_dimensions(path, *image.size)
     short = min(image.size)
     if resize_to and image.format == "JPEG" and _reduction_factor(short, resize_to) >= 2:

@@ -564,7 +564,8 @@ def list_datasets(dest: Path) -> list[tuple[str, str, str]]:
     for sub, folder, what in (("imagenette", IMAGENETTE_DIR, "Imagenette 160 px, N val images per class"),
                               ("coco-sample", COCO_DIR, "COCO val2017 images + instance annotations")):
         manifest = read_manifest(Path(dest) / folder)
-        state = "absent" if manifest is None else f"present: {len(manifest.get('files', {}))} files in {_rel(Path(dest) / folder)}"
+        files = len(manifest.get("files", {})) if manifest is not None else 0
+        state = "absent" if manifest is None else f"present: {files} files in {_rel(Path(dest) / folder)}"
         rows.append((sub, what, state))
     try:
         from utils.models import KERAS_WEIGHTS, keras_weights_path

@@ -339,7 +339,8 @@ def check_output(out_dir: Path, input_dir: Path) -> None:
             raise PipelineError(os_error_message(err, out_dir)) from None
         if visible and not _is_pipeline_output(out_dir):
             raise PipelineError(f"--out {out_dir} already holds files that utils.pipeline did not write "
-                                f"(e.g. {visible[0]!r}); choose a new or empty folder so nothing of yours is overwritten.")
+                                f"(e.g. {visible[0]!r}); choose a new or empty folder so nothing of yours is "
+                                "overwritten.")
     try:  # fail now, not after the model has loaded, if the folder cannot be created or written
         out_dir.mkdir(parents=True, exist_ok=True)
         _save_text(out_dir / f"{TMP_PREFIX}probe", "")
@@ -385,7 +386,8 @@ def _canonical(value):
         return [_canonical(v) for v in value]
     if isinstance(value, np.ndarray):
         data = np.ascontiguousarray(value)
-        return {"array": str(data.dtype), "shape": list(data.shape), "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
+        return {"array": str(data.dtype), "shape": list(data.shape),
+                "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
     if isinstance(value, np.generic):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -411,8 +413,7 @@ def _source_digest(*objects) -> str:
 def method_version(name: str) -> str:
     """A digest of the code behind method ``name``: its module, the helpers of ``utils.explain`` it
     uses (base, segmentation, ...). Editing any of them invalidates the cached maps of ``name``."""
-    from .explain import METHODS
-    from .explain import base
+    from .explain import METHODS, base
 
     module = inspect.getmodule(METHODS[name])
     if module is None:
@@ -466,7 +467,8 @@ class _Run:
 
 def method_options(name: str, options: Mapping[str, Mapping[str, Any]] | None, seed: int,
                    cheap: bool = True) -> dict[str, Any]:
-    """Keyword options for method ``name``: cheap defaults it takes, the user's options, and ``seed`` if it takes one."""
+    """Keyword options for method ``name``: cheap defaults it takes, the user's options, and ``seed`` if it
+    takes one."""
     takes = accepted_options(name)
     chosen = {k: v for k, v in (CHEAP_OPTIONS.get(name, {}) if cheap else {}).items() if takes is None or k in takes}
     chosen.update((options or {}).get(name, {}))
@@ -598,7 +600,7 @@ def _process_file(path: Path, rel: str, run: _Run) -> dict[str, Any]:
             _save_text(folder / RECORD_FILE, json.dumps(record, indent=1))
         try:
             record["methods"][method] = _explain(run, method, image, target, folder, key)
-        except (ValueError, TypeError) as err:  # e.g. an option value the method refuses: this image fails, the run goes on
+        except (ValueError, TypeError) as err:  # an option value the method refuses: this image fails, the run goes on
             failures.append(f"{method}: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
             continue
         _save_text(folder / RECORD_FILE, json.dumps(record, indent=1))  # committed: its outputs are complete
@@ -662,7 +664,8 @@ def explain_folder(input_dir: str | Path, out_dir: str | Path, methods: str | Se
     labels = class_names(net)
     if isinstance(target, int) and not 0 <= target < len(labels):
         raise PipelineError(f"--target {target} is outside the model's classes 0..{len(labels) - 1}.")
-    from . import data, metrics as metrics_module
+    from . import data
+    from . import metrics as metrics_module
 
     run = _Run(net=net, model_key=model_fingerprint(model, net), methods=names, options=chosen, target=target,
                seed=seed, cheap=cheap, metrics=metrics, labels=labels, out_dir=out_dir,
