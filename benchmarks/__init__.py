@@ -1,7 +1,7 @@
 """Speed and quality benchmarks of the course's explainers, with their recorded results.
 
-Run ``python -m benchmarks`` (full, a few minutes per part) or ``python -m benchmarks --quick`` (CI,
-about two minutes). Results go to ``benchmarks/results/``: ``results.md`` (tables and the issue's
+Run ``python -m benchmarks`` (full, several minutes per part) or ``python -m benchmarks --quick`` (CI,
+about three minutes on a quiet 2-core machine). Results go to ``benchmarks/results/``: ``results.md`` (tables and the issue's
 targets, each MET or MISSED with its measured ratio), ``results.json`` (every number; notebook 08
 reads it) and PNG plots.
 
@@ -11,6 +11,7 @@ Modules:
 * :mod:`benchmarks.timing`: median wall-clock timing, raw model throughput;
 * :mod:`benchmarks.libraries`: lime, shap, tf-keras-vis and eli5 on the same model and image;
 * :mod:`benchmarks.targets`: the issue's speed targets, each a ratio measured back to back;
+* :mod:`benchmarks.agreement`: seed-to-seed agreement of RISE (two normalisations) and SmoothGrad (per budget);
 * :mod:`benchmarks.quality`: time, model calls and quality metrics of every method in ``METHODS``;
 * :mod:`benchmarks.report`: results.md, results.json and the plots.
 """

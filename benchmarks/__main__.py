@@ -10,12 +10,12 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("MPLBACKEND", "Agg")  # plots go to files; no display needed (and none in CI)
 
-PARTS = ("throughput", "targets", "libraries", "photos", "cue")
+from .config import PARTS  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes for CI (about two minutes)")
+    parser.add_argument("--quick", action="store_true", help="small sizes for CI (about three minutes)")
     parser.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     parser.add_argument("--parts", default=",".join(PARTS),
                         help=f"comma-separated parts to run (default all: {','.join(PARTS)}); "

@@ -2,8 +2,12 @@
 
 Quality comes from :mod:`utils.metrics`: deletion and insertion AUC (RISE protocol), pointing game
 and relevance mass against the planted cue's mask, the cascading model-randomisation sanity check
-(Spearman rank correlation between the original map and the map of the fully randomised model:
-near 0 passes, near 1 fails) and stability under small input noise (mean Spearman to the clean map).
+and stability under small input noise (mean Spearman to the clean map). The sanity verdict is
+:func:`utils.metrics.sanity_verdict`: the Spearman rank correlation of |map| between the original and
+the fully randomised model, "passes" below ``utils.metrics.SANITY_MAX_RANK_CORRELATION``. The random
+twin's logits are checked first (:func:`utils.metrics.random_logit_spread`); a twin without a usable
+spread stops the benchmark, since its verdicts would mean nothing. Integrated Gradients runs to its
+completeness bound on each image (:func:`ig_to_completeness`), its steps and gaps recorded.
 """
 from __future__ import annotations
 
@@ -16,23 +20,56 @@ import numpy as np
 from utils import metrics
 from utils.data import load_image, sample_images
 from utils.explain import METHODS, base, count_model_calls
+from utils.explain.gradients import DEFAULT_SMOOTHGRAD_SAMPLES
+from utils.explain.integrated_gradients import integrated_gradients_adaptive
 from utils.models import load_model
 
 STORED_MAP_SIZE = 112  # maps kept in results/maps.npz for notebook 08 (float16, downsampled)
+# Integrated Gradients runs until its completeness gap is below IG_TOLERANCE (doubling the steps from
+# IG_START_STEPS), up to IG_MAX_STEPS; the steps and gap reached on each image are recorded.
+IG_TOLERANCE = 0.05
+IG_START_STEPS = 32
+IG_MAX_STEPS = 1024  # the full configuration's bound (benchmarks.config: ig_max_steps)
+TWIN_CHECK_PHOTOS = ("coffee", "chelsea", "zebra", "fire_engine")  # the random twin's logits are checked on these
 
 
-def method_options(name: str, samples: int, image_size: int) -> dict:
-    """Options for the quality benchmark: sampling methods at ``samples``; occlusion scaled to the image."""
+def ig_to_completeness(model, image: np.ndarray, target: int, *, tolerance: float = IG_TOLERANCE,
+                       start_steps: int = IG_START_STEPS, max_steps: int = IG_MAX_STEPS, seed: int | None = 0,
+                       record: list | None = None) -> np.ndarray:
+    """Integrated Gradients (black baseline) at the step count that meets its completeness bound on this
+    image: :func:`utils.explain.integrated_gradients.integrated_gradients_adaptive` doubles the steps until
+    the relative gap |sum(attr) - (f(x) - f(0))| / |f(x) - f(0)| is below ``tolerance``. Appends
+    ``{"steps", "gap"}`` to ``record`` (the benchmark reports them per image)."""
+    saliency, info = integrated_gradients_adaptive(model, image, target, tolerance=tolerance,
+                                                   start_steps=start_steps, max_steps=max_steps, seed=seed,
+                                                   return_info=True, progress=False)
+    if record is not None:
+        record.append({"steps": int(info["steps"]), "gap": float(info["gap"])})
+    return saliency
+
+
+def method_options(name: str, config, image_size: int) -> dict:
+    """Options for the quality benchmark: sampling methods at ``config.quality_samples``; occlusion scaled to
+    the image; SmoothGrad at its default budget (unless ``config.smoothgrad_samples``); Integrated Gradients
+    to its completeness bound (at most ``config.ig_max_steps`` steps)."""
+    samples = config.quality_samples
     options = {
         "lime": {"num_samples": samples},
         "kernel_shap": {"num_samples": samples},
         "rise": {"num_masks": samples},
-        "smoothgrad": {"num_samples": 16},
+        "smoothgrad": {"num_samples": config.smoothgrad_samples or DEFAULT_SMOOTHGRAD_SAMPLES},
         "score_cam": {"max_maps": 128},
-        "integrated_gradients": {"steps": 32},
+        "integrated_gradients": {"tolerance": IG_TOLERANCE, "start_steps": IG_START_STEPS,
+                                 "max_steps": config.ig_max_steps},
         "occlusion": {"window": image_size // 7, "stride": image_size // 14},
     }
     return dict(options.get(name, {}))
+
+
+def method_function(name: str):
+    """What the benchmark calls for ``name``: the registered method, except Integrated Gradients, which
+    runs to its completeness bound (:func:`ig_to_completeness`)."""
+    return ig_to_completeness if name == "integrated_gradients" else METHODS[name]
 
 
 def _small(saliency: np.ndarray) -> np.ndarray:
@@ -44,20 +81,36 @@ def _small(saliency: np.ndarray) -> np.ndarray:
     return (small / peak if peak > 0 else small).astype(np.float16)
 
 
+def check_random_twin(model, images: np.ndarray, log=print) -> dict:
+    """The fully randomised twin's logit spread on ``images`` (:func:`utils.metrics.random_logit_spread`),
+    logged; raises when it is not usable (sd at most ``utils.metrics.RANDOM_LOGIT_MIN_SD``)."""
+    spread = metrics.random_logit_spread(model, images)
+    log(f"  random twin: logit sd {spread['sd']:.3g} (trained {spread['trained_sd']:.3g}), over images "
+        f"{spread['sd_over_images']:.3g} (trained {spread['trained_sd_over_images']:.3g}); "
+        f"usable (sd > {metrics.RANDOM_LOGIT_MIN_SD}): {spread['usable']}")
+    if not spread["usable"]:
+        raise RuntimeError(f"The sanity check's random twin has no usable logit spread ({spread}); "
+                           "its verdicts would mean nothing.")
+    return {**spread, "images": len(images), "threshold": metrics.RANDOM_LOGIT_MIN_SD}
+
+
 def benchmark_model(model, images: np.ndarray, targets: np.ndarray, config, masks: np.ndarray | None = None,
                     sanity_model=None, log=print) -> dict:
     """Run every method on ``images``; return per-method medians, curves of image 0 and maps to store."""
     size = int(images.shape[1])
     rows, curves, maps, sanity_maps = [], {}, {}, {}
     for name in sorted(config.methods or METHODS):
-        fn = METHODS[name]
-        options = method_options(name, config.quality_samples, size)
-        fn(model, images[0], int(targets[0]), **options)  # warm-up: tracing is paid once per session
+        fn = method_function(name)
+        options = method_options(name, config, size)
+        warm = {**options, "max_steps": IG_START_STEPS} if name == "integrated_gradients" else options
+        fn(model, images[0], int(targets[0]), **warm)  # warm-up: tracing is paid once per session
         times, calls, dels, inss, points, masses, kept = [], [], [], [], [], [], []
+        ig_record, sanity_record = [], []
+        run_options = {**options, "record": ig_record} if name == "integrated_gradients" else options
         for i, (image, target) in enumerate(zip(images, targets)):
             with count_model_calls() as n:
                 start = time.perf_counter()
-                saliency = np.asarray(fn(model, image, int(target), **options), np.float32)
+                saliency = np.asarray(fn(model, image, int(target), **run_options), np.float32)
                 times.append(time.perf_counter() - start)
             calls.append(n[0])
             curve = metrics.deletion_insertion(model, image, saliency, int(target), steps=config.metric_steps)
@@ -75,10 +128,11 @@ def benchmark_model(model, images: np.ndarray, targets: np.ndarray, config, mask
         maps[name] = np.stack(kept)
         small = {k: (v // 2 if isinstance(v, int) and k in ("num_samples", "num_masks") else v)
                  for k, v in options.items()}  # the repeated runs below use half the samples
-        sanity = metrics.model_randomisation_check(name, sanity_model or model, images[0], int(targets[0]),
-                                                   n_steps=config.sanity_stages, **small)
+        sanity_options = {**small, "record": sanity_record} if name == "integrated_gradients" else small
+        sanity = metrics.model_randomisation_check(fn, sanity_model or model, images[0], int(targets[0]),
+                                                   n_steps=config.sanity_stages, **sanity_options)
         sanity_maps[name] = np.stack([_small(m) for m in sanity["maps"]])
-        stable = metrics.noise_stability(name, model, images[0], int(targets[0]),
+        stable = metrics.noise_stability(fn, model, images[0], int(targets[0]),
                                          n_copies=config.stability_repeats - 1 or 1, **small)
         row = {"method": name, "median_s": statistics.median(times), "model_calls": int(statistics.median(calls)),
                "deletion_auc": float(np.mean(dels)), "insertion_auc": float(np.mean(inss)),
@@ -86,12 +140,22 @@ def benchmark_model(model, images: np.ndarray, targets: np.ndarray, config, mask
                "relevance_mass": float(np.mean(masses)) if masses else None,
                "sanity_rank_correlation": float(sanity["spearman"][-1]),
                "sanity_rank_correlation_logits_only": float(sanity["spearman"][1]),
+               "sanity_rank_correlation_abs": float(sanity["spearman_abs"][-1]),
+               "sanity_verdict": sanity["verdict"],
                "sanity_ssim": float(sanity["ssim"][-1]),
                "sanity_curve": [float(v) for v in sanity["spearman"]],
+               "sanity_abs_curve": [float(v) for v in sanity["spearman_abs"]],
                "stability": float(stable["spearman"]), "options": options}
+        if ig_record:
+            row["ig_steps"] = [r["steps"] for r in ig_record]
+            row["ig_gaps"] = [r["gap"] for r in ig_record]
+            row["ig_sanity_steps"] = [r["steps"] for r in sanity_record]
+            row["ig_sanity_gaps"] = [r["gap"] for r in sanity_record]
         rows.append(row)
         log(f"  {name}: {row['median_s']:.2f} s, del {row['deletion_auc']:.3f}, ins {row['insertion_auc']:.3f}, "
-            f"sanity {row['sanity_rank_correlation']:.2f}, stability {row['stability']:.2f}")
+            f"sanity |rho| {row['sanity_rank_correlation_abs']:.2f} ({row['sanity_verdict']}), "
+            f"stability {row['stability']:.2f}" + (f", IG steps {row['ig_steps']} gaps "
+                                                   f"{[round(g, 3) for g in row['ig_gaps']]}" if ig_record else ""))
     return {"methods": rows, "curves": curves, "_maps": maps, "_sanity_maps": sanity_maps}
 
 
@@ -113,7 +177,10 @@ def photo_benchmark(config, out_dir: Path, log=print) -> dict:
     chosen = chosen[: config.photos]
     images = np.stack([load_image(sample_images()[n]) for n in chosen])
     targets = base.predict(model, images).argmax(axis=1)
+    twin_photos = np.stack([load_image(sample_images()[n]) for n in TWIN_CHECK_PHOTOS])
+    twin = check_random_twin("efficientnet_lite0", twin_photos, log=log)
     block = benchmark_model(model, images, targets, config, sanity_model="efficientnet_lite0", log=log)
+    block["random_twin"] = {**twin, "photos": list(TWIN_CHECK_PHOTOS)}
     block.update({"images": len(chosen), "photos": chosen, "targets": [int(t) for t in targets],
                   "note": "each photo explained for its top-1 class; sanity check and stability on the first photo"})
     _store_maps(block, out_dir, "efficientnet_lite0")
@@ -136,7 +203,9 @@ def cue_benchmark(config, out_dir: Path, log=print) -> dict:
             continue
         log(f" {name}")
         probs = base.predict(model, data.images)
+        twin = check_random_twin(model, data.images, log=log)
         block = benchmark_model(model, data.images, data.labels, config, masks=data.masks, log=log)
+        block["random_twin"] = twin
         block.update({"images": len(data), "accuracy": float((probs.argmax(1) == data.labels).mean()),
                       "note": "explained for the true class; pointing game / relevance mass against the cue's mask"})
         _store_maps(block, out_dir, name)

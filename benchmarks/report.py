@@ -10,6 +10,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .config import PARTS
+
 # Where the committed results live; BENCHMARK_RESULTS points notebook 08 at another run's folder.
 RESULTS_DIR = Path(os.environ.get("BENCHMARK_RESULTS", Path(__file__).resolve().parent / "results"))
 
@@ -25,13 +27,35 @@ def load_results(out_dir: Path) -> dict[str, Any]:
     return {"parts": {}}
 
 
-def machine() -> dict[str, Any]:
-    import os
+def cpu_model() -> str:
+    """The processor's model name (Linux /proc/cpuinfo; else platform.processor())."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
+
+def cpu_flags() -> set[str]:
+    """The processor's feature flags (Linux), e.g. to tell whether AVX-512 is there."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def machine() -> dict[str, Any]:
     import tensorflow as tf
 
+    flags = cpu_flags()
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine()}
+            "processor": platform.processor() or platform.machine(), "cpu_model": cpu_model(),
+            "avx512f": "avx512f" in flags, "avx2": "avx2" in flags}
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -54,19 +78,108 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> list[str]:
 QUALITY_COLUMNS = [("method", "method"), ("median_s", "median s"), ("model_calls", "model calls"),
                    ("deletion_auc", "deletion AUC (lower better)"), ("insertion_auc", "insertion AUC (higher better)"),
                    ("pointing_game", "pointing game"), ("relevance_mass", "relevance mass"),
-                   ("sanity_rank_correlation_logits_only", "sanity: rank corr. after randomising the logits layer (lower = passes)"),
-                   ("sanity_rank_correlation", "sanity: same, every stage randomised"),
+                   ("sanity_rank_correlation_logits_only", "sanity: rank corr. after randomising the logits layer"),
+                   ("sanity_rank_correlation_abs", "sanity: rank corr. of abs(map), every layer randomised"),
+                   ("sanity_verdict", "sanity verdict"),
                    ("stability", "stability (similarity under noise)")]
+
+
+def _run_lines(results: dict) -> list[str]:
+    """When, where and under what load each part ran, and how long it took."""
+    parts = results.get("parts", {})
+    m = results.get("machine", {})
+    lines = [f"Machine: {m.get('cpu_model', m.get('processor', '?'))}, {m.get('cpus', '?')} cores"
+             f" (AVX-512: {'yes' if m.get('avx512f') else 'no'}); Python {m.get('python', '?')}, "
+             f"TensorFlow {m.get('tensorflow', '?')}.", "",
+             "| part | finished | seconds | load average during the part (1-min: min / mean / max) |",
+             "|---|---|---|---|"]
+    total = 0.0
+    for name, block in parts.items():
+        if not isinstance(block, dict) or "seconds" not in block:
+            continue
+        total += block["seconds"]
+        load = block.get("load_average")
+        load_text = (f"{load['min']:.1f} / {load['mean']:.1f} / {load['max']:.1f}" if load else "not recorded")
+        lines.append(f"| {name} | {block.get('finished', '?')} | {block['seconds']:.0f} | {load_text} |")
+    run = results.get("run")
+    if run:
+        load = run["load_average"]
+        lines += ["", f"Last run (`--parts {','.join(run['parts'])}`): {run['started']} to {run['finished']}, wall time "
+                  f"{run['wall_seconds'] / 60:.1f} min, load average {load['min']:.1f} / {load['mean']:.1f} / "
+                  f"{load['max']:.1f} (min / mean / max of the 1-minute average, sampled every {load['interval_s']:.0f} s)."]
+    lines += ["", f"Sum of the parts: {total / 60:.1f} min. The machine is shared: a load average above its "
+              f"{m.get('cpus', '?')} cores means other jobs competed for the CPU, which slows every absolute time "
+              "(the targets are ratios of timings taken back to back, so load affects both sides).", ""]
+    return lines
+
+
+def _agreement_lines(block: dict) -> list[str]:
+    """Seed-to-seed agreement of RISE (two normalisations) and SmoothGrad (per budget)."""
+    rise, smooth = block["rise"], block["smoothgrad"]
+    lines = ["## Seed-to-seed agreement (Pearson r of two seeds' maps, EfficientNet-Lite0)", "",
+             f"Photos: {', '.join(block['photos'])}; seeds {block['seeds'][0]} and {block['seeds'][1]}.", "",
+             f"RISE at {rise['num_masks']} masks, both estimators from the same masks and scores: "
+             "`coverage` = sum_i f_i M_i / sum_i M_i (utils.explain.rise), `paper` = sum_i f_i M_i / (N p).", "",
+             "| photo | " + " | ".join(f"{s} {k}" for s in rise["scores"] for k in ("coverage", "paper")) + " |",
+             "|---|" + "---|" * (2 * len(rise["scores"]))]
+    for row in rise["per_photo"]:
+        lines.append(f"| {row['photo']} | " + " | ".join(_fmt(row[f'{s}_{k}_r']) for s in rise["scores"]
+                                                        for k in ("coverage", "paper")) + " |")
+    lines += ["", "Map mean and spatial standard deviation (seed 0), which shows why N p is noisy: the mean score "
+              "times each pixel's coverage noise adds to a map whose spatial spread is small.", "",
+              "| photo | " + " | ".join(f"{s} mean / spatial sd" for s in rise["scores"]) + " |",
+              "|---|" + "---|" * len(rise["scores"])]
+    for row in rise["per_photo"]:
+        lines.append(f"| {row['photo']} | " + " | ".join(
+            f"{_fmt(row[f'{s}_coverage_mean'])} / {_fmt(row[f'{s}_coverage_spatial_sd'])}" for s in rise["scores"]) + " |")
+    budgets = smooth["budgets"]
+    lines += ["", f"SmoothGrad (noise level {smooth['noise_level']}) by number of samples:", "",
+              "| photo | " + " | ".join(str(n) for n in budgets) + " |", "|---|" + "---|" * len(budgets)]
+    for row in smooth["per_photo"]:
+        lines.append(f"| {row['photo']} | " + " | ".join(_fmt(row["r"][str(n)]) for n in budgets) + " |")
+    lines.append("| **median** | " + " | ".join(_fmt(smooth["median_r"][str(n)]) for n in budgets) + " |")
+    best = smooth["smallest_budget_meeting_target"]
+    lines += ["", f"Smallest budget whose median r reaches {smooth['target_r']}: {best if best else 'none measured'}; "
+              f"the default `num_samples` is {smooth['default_num_samples']}. One noisy sample costs "
+              f"{smooth['seconds_per_sample'] * 1000:.0f} ms here (forward + backward).", ""]
+    return lines
+
+
+def _model_detail_lines(model_name: str, block: dict) -> list[str]:
+    """The random twin's logit spread and Integrated Gradients' steps and gaps per image."""
+    lines = []
+    twin = block.get("random_twin")
+    if twin:
+        lines += [f"Random twin of `{model_name}` (every layer re-initialised, utils.metrics.variance_scaling_init) "
+                  f"on {twin['images']} images: logit sd {_fmt(twin['sd'])} (trained {_fmt(twin['trained_sd'])}); "
+                  f"sd of each class's logit over the images {_fmt(twin['sd_over_images'])} "
+                  f"(trained {_fmt(twin['trained_sd_over_images'])}); usable (sd > {twin['threshold']}): "
+                  f"**{twin['usable']}**.", ""]
+    ig = next((r for r in block.get("methods", []) if r["method"] == "integrated_gradients" and "ig_steps" in r), None)
+    if ig:
+        opts = ig["options"]
+        lines += [f"Integrated Gradients ran until the completeness gap was below {opts['tolerance']:.0%} "
+                  f"(steps doubled from {opts['start_steps']}, at most {opts['max_steps']}): steps per image "
+                  f"{ig['ig_steps']}, gaps {[f'{g:.1%}' for g in ig['ig_gaps']]}; in the sanity check's runs "
+                  f"(trained copy, then each stage) steps {ig['ig_sanity_steps']}, gaps "
+                  f"{[f'{g:.1%}' for g in ig['ig_sanity_gaps']]}.", ""]
+    return lines
 
 
 def write_markdown(results: dict, out_dir: Path) -> Path:
     """results.md: the targets section first (MET / MISSED with ratios), then every table."""
     parts = results.get("parts", {})
+    from utils.metrics import SANITY_MAX_RANK_CORRELATION
+
     lines = ["# Benchmark results", "",
-             f"Configuration: `{results.get('config', {}).get('name', '?')}`; machine: "
-             f"{results.get('machine', {})}. Regenerate with `python -m benchmarks` "
-             "(parts: `--parts throughput,targets,libraries,photos,cue`).", "",
-             "## Targets (issue 6): each a ratio of two timings measured back to back in one run", ""]
+             f"Configuration: `{results.get('config', {}).get('name', '?')}`. Regenerate with `python -m benchmarks` "
+             "(parts: `--parts " + ",".join(PARTS) + "`; `--quick` for the CI sizes).", ""]
+    lines += _run_lines(results)
+    lines += ["Sanity verdict: the Spearman rank correlation of abs(map) between the original model and the fully "
+              "randomised model (every weighted layer re-initialised, cascading from the logits down); a method "
+              f"**passes** when it is below {SANITY_MAX_RANK_CORRELATION} (utils.metrics.SANITY_MAX_RANK_CORRELATION): "
+              "its map changes when the weights it should explain are destroyed.", "",
+              "## Targets (issue 6): each a ratio of two timings measured back to back in one run", ""]
     targets = parts.get("targets", {}).get("targets", [])
     if targets:
         lines += ["| target | ratio | bound | status | note |", "|---|---|---|---|---|"]
@@ -91,6 +204,8 @@ def write_markdown(results: dict, out_dir: Path) -> Path:
         for name, v in parts["libraries"]["libraries"].items():
             lines.append(f"| {name} | {_fmt(v['seconds'])} | {v['evaluations']} | {_fmt(v['x_forward'])} |")
         lines += [""]
+    if "agreement" in parts:
+        lines += _agreement_lines(parts["agreement"])
     for key, title in (("photos", "Every method on the bundled photos (EfficientNet-Lite0)"),
                        ("cue", "Every method on the planted-cue test images (ground truth known)")):
         if key not in parts:
@@ -102,8 +217,9 @@ def write_markdown(results: dict, out_dir: Path) -> Path:
                 continue
             lines += [f"{block.get('images', '?')} images; {block.get('note', '')}", ""]
             lines += _table(block["methods"], QUALITY_COLUMNS) + [""]
-    if parts.get("notes"):
-        lines += ["## Notes", ""] + [f"- {n}" for n in parts["notes"]] + [""]
+            lines += _model_detail_lines(model_name, block)
+    if results.get("notes"):
+        lines += ["## Notes (written after this run, from its numbers)", ""] + [f"- {n}" for n in results["notes"]] + [""]
     path = Path(out_dir) / "results.md"
     path.write_text("\n".join(lines))
     return path

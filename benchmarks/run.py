@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import datetime
+import os
+import statistics
+import threading
 import time
 from pathlib import Path
 
@@ -55,6 +58,12 @@ def run_libraries(config, out_dir=None) -> dict:
     return {"libraries": targets.library_timings(model, image, target, config)}
 
 
+def run_agreement(config, out_dir=None) -> dict:
+    from . import agreement
+
+    return agreement.run_agreement(config, log=_log)
+
+
 def run_photos(config, out_dir) -> dict:
     from . import quality
 
@@ -68,7 +77,34 @@ def run_cue(config, out_dir) -> dict:
 
 
 RUNNERS = {"throughput": run_throughput, "targets": run_targets, "libraries": run_libraries,
-           "photos": run_photos, "cue": run_cue}
+           "agreement": run_agreement, "photos": run_photos, "cue": run_cue}
+
+
+class LoadSampler:
+    """Samples the 1-minute load average every ``interval`` seconds in a background thread while in a
+    ``with`` block; ``summary()`` gives its min / mean / max (the machine is shared: this says how busy)."""
+
+    def __init__(self, interval: float = 10.0):
+        self.interval, self.samples = interval, [os.getloadavg()[0]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> "LoadSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(os.getloadavg()[0])
+
+    def summary(self) -> dict:
+        return {"min": min(self.samples), "mean": statistics.fmean(self.samples), "max": max(self.samples),
+                "samples": len(self.samples), "interval_s": self.interval}
 
 
 def run_parts(parts, out_dir: Path, quick: bool = False, tiny: bool = False) -> dict:
@@ -78,16 +114,25 @@ def run_parts(parts, out_dir: Path, quick: bool = False, tiny: bool = False) -> 
     results = report.load_results(out_dir)
     if results.get("config", {}).get("name") != config.name:
         results = {"parts": {}}  # never mix sizes in one table
+    results["parts"].pop("notes", None)  # notes describe the run they were written for
+    results.pop("notes", None)
     results["config"] = config.as_dict()
     results["machine"] = report.machine()
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    for part in parts:
-        _log(f"part {part} ({config.name})")
-        start = time.perf_counter()
-        block = RUNNERS[part](config, out_dir)
-        block["seconds"] = round(time.perf_counter() - start, 1)
-        block["finished"] = f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
-        results["parts"][part] = block
-        report.save(results, out_dir)  # after every part: a crash later keeps what was measured
-        _log(f"part {part} took {block['seconds']} s")
+    started, wall = datetime.datetime.now(), time.perf_counter()
+    with LoadSampler(interval=30.0) as overall:
+        for part in parts:
+            _log(f"part {part} ({config.name})")
+            start = time.perf_counter()
+            with LoadSampler() as load:
+                block = RUNNERS[part](config, out_dir)
+            block["seconds"] = round(time.perf_counter() - start, 1)
+            block["load_average"] = load.summary()
+            block["finished"] = f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
+            results["parts"][part] = block
+            report.save(results, out_dir)  # after every part: a crash later keeps what was measured
+            _log(f"part {part} took {block['seconds']} s (load average {block['load_average']['mean']:.1f})")
+    results["run"] = {"parts": list(parts), "started": f"{started:%Y-%m-%d %H:%M}",
+                      "finished": f"{datetime.datetime.now():%Y-%m-%d %H:%M}",
+                      "wall_seconds": round(time.perf_counter() - wall, 1), "load_average": overall.summary()}
     return report.save(results, out_dir)

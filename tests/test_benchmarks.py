@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    result = subprocess.run([sys.executable, "-m", "benchmarks", "--tiny", "--parts", "throughput,targets,photos",
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "--tiny", "--parts", "throughput,targets,agreement,photos",
                              "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     return out
@@ -24,7 +24,7 @@ def tiny_run(tmp_path_factory):
 def test_tiny_run_writes_json_markdown_plots_and_maps(tiny_run):
     data = json.loads((tiny_run / "results.json").read_text())
     assert data["config"]["name"] == "tiny"
-    assert set(data["parts"]) == {"throughput", "targets", "photos"}
+    assert set(data["parts"]) == {"throughput", "targets", "agreement", "photos"}
     rows = data["parts"]["photos"]["models"]["efficientnet_lite0"]["methods"]
     assert [r["method"] for r in rows] == ["grad_cam", "saliency"]
     for row in rows:
@@ -39,6 +39,103 @@ def test_tiny_run_writes_json_markdown_plots_and_maps(tiny_run):
     assert "## Targets" in markdown and "grad_cam <= 1.5 x one forward+backward" in markdown
     assert (tiny_run / "throughput.png").exists() and (tiny_run / "targets.png").exists()
     assert (tiny_run / "maps_efficientnet_lite0.npz").exists()
+
+
+def test_tiny_run_records_verdicts_twin_agreement_and_load(tiny_run):
+    from utils.metrics import RANDOM_LOGIT_MIN_SD
+
+    data = json.loads((tiny_run / "results.json").read_text())
+    block = data["parts"]["photos"]["models"]["efficientnet_lite0"]
+    assert block["random_twin"]["usable"] and block["random_twin"]["sd"] > RANDOM_LOGIT_MIN_SD
+    for row in block["methods"]:
+        assert row["sanity_verdict"] == ("passes" if abs(row["sanity_rank_correlation_abs"]) < 0.5 else "fails")
+    agreement = data["parts"]["agreement"]
+    assert agreement["smoothgrad"]["budgets"] == [4, 8] and len(agreement["rise"]["per_photo"]) == 1
+    assert -1 <= agreement["rise"]["per_photo"][0]["probability_coverage_r"] <= 1
+    for part in data["parts"].values():
+        assert part["load_average"]["samples"] >= 2 and part["load_average"]["max"] >= part["load_average"]["min"]
+    assert data["machine"]["cpu_model"] and data["machine"]["cpus"] >= 1
+    markdown = (tiny_run / "results.md").read_text()
+    assert "Seed-to-seed agreement" in markdown and "Sanity verdict" in markdown and "load average" in markdown
+
+
+def _keys(tree):
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield key
+            yield from _keys(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _keys(value)
+
+
+def test_smoothgrad_by_budget_equals_separate_runs():
+    import numpy as np
+
+    from benchmarks.agreement import rise_normalisations, smoothgrad_by_budget
+    from utils.explain import METHODS
+    from utils.explain.gradients import smoothgrad
+
+    model = _small_cnn()
+    image = np.random.default_rng(0).uniform(0, 255, (24, 24, 3)).astype(np.float32)
+    maps = smoothgrad_by_budget(model, image, 1, (3, 40, 7), seed=4, batch_size=16)
+    for n, m in maps.items():
+        np.testing.assert_allclose(m, smoothgrad(model, image, 1, num_samples=n, seed=4, batch_size=16),
+                                   rtol=1e-4, atol=1e-6)
+    both = rise_normalisations(model, image, 1, 40, seed=2, cells=3, batch_size=16)
+    np.testing.assert_allclose(both["coverage"], METHODS["rise"](model, image, 1, num_masks=40, cells=3, seed=2,
+                                                                 batch_size=16), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(both["coverage"], both["paper"])
+
+
+def _small_cnn():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((24, 24, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(3, name="logits")(x)
+    return keras.Model(inputs, keras.layers.Activation("softmax", name="predictions")(x))
+
+
+def test_ig_to_completeness_meets_its_bound_and_records_it():
+    import numpy as np
+
+    from benchmarks.quality import ig_to_completeness
+    from utils.explain.integrated_gradients import completeness_gap
+
+    model = _small_cnn()
+    image = np.random.default_rng(1).uniform(0, 255, (24, 24, 3)).astype(np.float32)
+    record = []
+    saliency = ig_to_completeness(model, image, 2, tolerance=0.01, record=record)
+    assert len(record) == 1 and record[0]["gap"] < 0.01 and record[0]["steps"] >= 32
+    assert completeness_gap(model, image, 2, saliency) == pytest.approx(record[0]["gap"], rel=1e-3, abs=1e-6)
+
+
+def test_committed_results_come_from_the_current_code():
+    """The committed results.json: current option names, IG at its completeness bound on every image,
+    a usable random twin, a verdict per method, the agreement part; results.md cites only files that exist."""
+    from benchmarks.quality import IG_TOLERANCE
+
+    results = ROOT / "benchmarks" / "results"
+    data = json.loads((results / "results.json").read_text())
+    assert data["config"]["name"] == "full"
+    assert "samples" not in set(_keys(data)), "an option name that no method has any more"
+    assert "agreement" in data["parts"]
+    for part in ("photos", "cue"):
+        for name, block in data["parts"][part]["models"].items():
+            assert block["random_twin"]["usable"], name
+            ig = next(r for r in block["methods"] if r["method"] == "integrated_gradients")
+            for steps, gap in zip(ig["ig_steps"], ig["ig_gaps"]):
+                assert gap < IG_TOLERANCE or steps == data["config"]["ig_max_steps"], (name, steps, gap)
+            assert all(r["sanity_verdict"] in ("passes", "fails") for r in block["methods"])
+    markdown = (results / "results.md").read_text()
+    assert "DESIGN.md" not in markdown
+    import re
+    for cited in set(re.findall(r"(docs/[\w./-]+\.md)", markdown)):
+        assert (ROOT / cited).exists(), cited
 
 
 def test_a_second_run_of_one_part_keeps_the_others(tiny_run):
