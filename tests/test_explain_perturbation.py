@@ -129,7 +129,8 @@ def test_bad_inputs_raise_clear_errors(toy, name):
             METHODS[name](model, image, 0, segmentation="watershed")
 
 
-@pytest.mark.parametrize("options, match", [({"num_samples": 2.5}, "num_samples"), ({"num_samples": "1000"}, "num_samples"),
+@pytest.mark.parametrize("options, match", [({"num_samples": 2.5}, "num_samples"),
+                                            ({"num_samples": "1000"}, "num_samples"),
                                             ({"num_samples": 3}, "num_samples"), ({"batch_size": 0}, "batch_size")])
 def test_kernel_shap_bad_budget_gives_one_line_error_naming_it(toy, options, match):
     model, image, _ = toy

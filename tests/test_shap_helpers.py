@@ -8,7 +8,10 @@ from utils.shap_helpers import interventional_game, superpixel_game, train_digit
 
 def test_interventional_game_of_a_linear_model():
     weights = np.array([1.0, -2.0, 0.5])
-    f = lambda rows: rows @ weights
+
+    def f(rows):
+        return rows @ weights
+
     x, background = np.array([1.0, 1.0, 1.0]), np.array([[0.0, 0.0, 0.0], [2.0, 2.0, 2.0]])
     v = interventional_game(f, x, background)
     # Features outside the coalition take the background mean (1.0 here), so every coalition is worth f(1, 1, 1).

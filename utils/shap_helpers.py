@@ -30,7 +30,10 @@ def superpixel_game(model, image: np.ndarray, segments: np.ndarray, target: int,
 
     def value(coalitions: np.ndarray) -> np.ndarray:
         keep = np.atleast_2d(coalitions) > 0.5
-        build = lambda start, stop, _buffer: mask_images(image, segments, keep[start:stop], fill=fill)
+
+        def build(start, stop, _buffer):
+            return mask_images(image, segments, keep[start:stop], fill=fill)
+
         # The same batched, counted scoring loop as our LIME and KernelSHAP.
         return score_batches(model, build, len(keep), target, batch_size=batch_size,
                              show_progress=False).astype(np.float64)
