@@ -91,5 +91,5 @@ def save_legacy_h5_weights(model: keras.Model, path: Path) -> bytes:
             names = [f"{layer.name}/{w.name}_{k}".encode("utf8") for k, w in enumerate(weights)]
             group.attrs["weight_names"] = names
             for name, weight in zip(names, weights, strict=True):
-                group.create_dataset(name.decode("utf8"), data=keras.ops.convert_to_numpy(weight))
+                group.create_dataset(name.decode("utf8"), data=weight.numpy())
     return path.read_bytes()
