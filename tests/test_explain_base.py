@@ -76,3 +76,14 @@ def test_resize_map_keeps_constant_maps_constant():
     out = base.resize_map(np.full((7, 7), 2.0), (224, 224))
     assert out.shape == (224, 224)
     np.testing.assert_allclose(out, 2.0, atol=1e-6)
+
+
+def test_predict_gives_probabilities_for_a_model_that_outputs_logits():
+    from helpers_models import plain_cnn
+
+    logits_net = plain_cnn("logits")
+    images = np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
+    probs = base.predict(logits_net, images)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    raw = base.predict(logits_net, images, logits=True)
+    np.testing.assert_allclose(probs, np.exp(raw) / np.exp(raw).sum(axis=1, keepdims=True), atol=1e-5)

@@ -22,7 +22,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402  (text bars: no ipywidgets needed)
 
-from ..models import logits_model
+from ..models import logits_model, probability_model
 
 Explainer = Callable[..., np.ndarray]
 METHODS: dict[str, Explainer] = {}
@@ -120,8 +120,11 @@ def _compiled(model: keras.Model, kind: str, build: Callable[[], Callable]) -> C
 
 
 def forward_fn(model: keras.Model, logits: bool = False) -> Callable[[tf.Tensor], tf.Tensor]:
-    """A compiled (``tf.function``) forward pass of ``model`` returning probabilities or logits."""
-    net = logits_model(model) if logits else model
+    """A compiled (``tf.function``) forward pass of ``model`` returning probabilities or logits.
+
+    Probabilities are softmax probabilities even for a model that outputs logits itself.
+    """
+    net = logits_model(model) if logits else probability_model(model)
     spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
     return _compiled(model, f"forward_{logits}", lambda: tf.function(lambda x: net(x, training=False),
                                                                      input_signature=[spec], reduce_retracing=True))
