@@ -22,7 +22,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402  (text bars: no ipywidgets needed)
 
-from ..models import logits_model, probability_model
+from ..models import logits_model, probability_model  # noqa: E402
 
 Explainer = Callable[..., np.ndarray]
 METHODS: dict[str, Explainer] = {}
