@@ -10,7 +10,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NOTEBOOKS ?= notebooks
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lab test unit notebooks execute benchmark clean
+.PHONY: help install lab test unit notebooks execute benchmark slides site clean
 
 help:
 	@echo "make lab        set up .venv (first time) and open JupyterLab on the course"
@@ -18,6 +18,8 @@ help:
 	@echo "make unit       unit tests only;  make notebooks: nbval only"
 	@echo "make execute    re-execute every notebook in place (to commit fresh outputs)"
 	@echo "make benchmark  full benchmark run -> benchmarks/results/"
+	@echo "make slides     every notebook as an offline reveal.js deck -> slides/index.html"
+	@echo "make site       the course website from the committed notebooks -> _site/index.html"
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,5 +53,11 @@ execute: install
 benchmark: install
 	$(PY) -m benchmarks
 
+slides: install
+	$(PY) scripts/build_slides.py --out slides $(NOTEBOOKS)
+
+site: install
+	$(PY) scripts/build_site.py --out _site --work build/site $(NOTEBOOKS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache slides _site build/site test-artifacts

@@ -17,7 +17,8 @@ The rules, in order (a cell tag `slideshow-TYPE`, e.g. `slideshow-notes`, overri
 3. a markdown cell without a heading and longer than WORD_LIMIT words becomes speaker notes;
 4. otherwise the cell continues the current slide, unless that slide would then hold more than
    WORD_LIMIT words of visible markdown or grow taller than one 1280x720 screen (estimated from the
-   text, code lines, printed lines and the PNGs' pixel sizes), in which case it starts a subslide;
+   text, code lines, printed lines and the PNGs' pixel sizes; a slide holding only a heading or a
+   line keeps its next cell whatever its size), in which case it starts a subslide;
 5. a short markdown cell (at most FRAGMENT_WORDS words) right after a code cell's output on the same
    slide is a fragment: the result is shown first, its reading one key press later.
 
@@ -52,6 +53,7 @@ TAG_PREFIX = "slideshow-"
 # subslide starts; the pixel sizes below are those of nbconvert's reveal template at that size.
 CANVAS_WIDTH, CANVAS_HEIGHT = 1280, 720
 HEIGHT_BUDGET = 0.92 * CANVAS_HEIGHT
+MIN_FILLED_PX = 0.25 * CANVAS_HEIGHT  # a slide holding less (a heading, a line) keeps the next cell
 TEXT_LINE_PX, CODE_LINE_PX, OUTPUT_LINE_PX = 30.0, 25.0, 24.0
 CHARS_PER_LINE = 100
 HEADING_PX = {1: 70.0, 2: 58.0, 3: 46.0}
@@ -230,7 +232,8 @@ def slide_types(nb: dict) -> list[str]:
             elif is_md and words > WORD_LIMIT:
                 kind = "notes"
             elif current.cells and (
-                current.words + words > WORD_LIMIT or current.height + height > HEIGHT_BUDGET
+                current.words + words > WORD_LIMIT
+                or (current.height >= MIN_FILLED_PX and current.height + height > HEIGHT_BUDGET)
             ):
                 kind = "subslide"
             elif is_md and words <= FRAGMENT_WORDS and current.last_was_output:
