@@ -249,7 +249,7 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, jobs: str) -> int:
     return build_main(["-b", "html", "-q", "-j", jobs, "-c", str(CONF_DIR), "-d", str(doctrees), str(src), str(out)])
 
 
-def build(notebooks: list[Path], out: Path, work: Path, jobs: str = "auto") -> int:
+def build(notebooks: list[Path], out: Path, work: Path, jobs: str = "1") -> int:
     """Stage and build; Sphinx's exit status."""
     stage(notebooks, ROOT / "README.md", work / "src")
     return run_sphinx(work / "src", out, work / "doctrees", jobs)
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help="notebooks or folders (default: notebooks/)")
     parser.add_argument("--out", default=str(ROOT / "_site"), help="output folder (default: _site/)")
     parser.add_argument("--work", default=str(ROOT / "build" / "site"), help="scratch folder (default: build/site/)")
-    parser.add_argument("--jobs", default="auto", help="Sphinx's -j (default: auto)")
+    parser.add_argument("--jobs", default="1", help="Sphinx's -j (default: 1; 11 pages gain nothing from more)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     status = build(find_notebooks(args.notebooks), Path(args.out), Path(args.work), args.jobs)

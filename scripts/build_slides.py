@@ -11,7 +11,9 @@ scripts/templates/reveal_offline, which loads every script from files copied nex
   notebooks 01, 02 and 08 write formulas in `$...$`.
 
 The notebooks are not executed: the decks show the committed outputs. Slide breaks come from the
-cells' `metadata.slideshow.slide_type` (see scripts/add_slide_metadata.py).
+cells' `metadata.slideshow.slide_type` (see scripts/add_slide_metadata.py). In the exported copy (the
+notebook file is not changed) a link to another notebook points at its deck, and a link to a file
+the slides folder does not hold becomes plain text.
 
     python scripts/build_slides.py                      # every notebooks/*.ipynb -> slides/
     python scripts/build_slides.py --out DIR NB.ipynb   # chosen notebooks -> DIR
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import html
 import importlib.util
+import re
 import shutil
 import sys
 import time
@@ -105,6 +108,7 @@ def make_exporter() -> SlidesExporter:
     config.SlidesExporter.mathjax_url = MATHJAX_URL
     config.SlidesExporter.exclude_input_prompt = True
     config.SlidesExporter.exclude_output_prompt = True
+    config.SlidesExporter.embed_images = True  # images a markdown cell links travel inside the deck
     return SlidesExporter(config=config)
 
 
@@ -121,6 +125,32 @@ def notebook_title(nb: nbformat.NotebookNode, fallback: str) -> str:
                 if line.startswith("#"):
                     return line.lstrip("#").strip()
     return fallback
+
+
+_MD_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
+
+
+def relink(nb: nbformat.NotebookNode, decks: set[str]) -> list[str]:
+    """Point a notebook's markdown links at the decks: `NN_name.ipynb` becomes `NN_name.slides.html`
+    when that deck is built too, and a relative link to anything else (README.md, utils/...), which
+    the slides folder does not hold, becomes its plain text. Images stay (they are embedded).
+    Returns the targets turned into text."""
+    dropped: list[str] = []
+
+    def fix(match: re.Match) -> str:
+        bang, text, target = match.groups()
+        if bang or re.match(r"^(https?:|mailto:|#|data:)", target):
+            return match.group(0)
+        path, _, fragment = target.partition("#")
+        if "/" not in path and path.endswith(".ipynb") and path[: -len(".ipynb")] in decks:
+            return f"[{text}]({deck_name(Path(path))}{'#' + fragment if fragment else ''})"
+        dropped.append(target)
+        return text
+
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _MD_LINK.sub(fix, cell.source)
+    return dropped
 
 
 def write_index(out_dir: Path, decks: list[tuple[str, str]]) -> Path:
@@ -147,8 +177,11 @@ def build(notebooks: list[Path], out_dir: Path) -> list[Path]:
     copy_assets(out_dir)
     exporter = make_exporter()
     written, titles = [], []
+    decks = {notebook.stem for notebook in notebooks}
     for notebook in notebooks:
         nb = nbformat.read(notebook, as_version=4)
+        for target in relink(nb, decks):
+            print(f"{notebook.name}: link to {target} shown as text (the slides folder does not hold it)")
         resources = {
             "metadata": {"name": notebook.stem},
             "slides_fold_code_lines": FOLD_CODE_LINES,
