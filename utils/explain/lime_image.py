@@ -110,7 +110,8 @@ def top_k_overlap(a: np.ndarray, b: np.ndarray, k: int = 5) -> float:
     return len(top_a & top_b) / k
 
 
-def refit_by_budget(masks: np.ndarray, scores: np.ndarray, budgets, kernel_width: float = 0.25) -> dict[int, np.ndarray]:
+def refit_by_budget(masks: np.ndarray, scores: np.ndarray, budgets,
+                    kernel_width: float = 0.25) -> dict[int, np.ndarray]:
     """The surrogate's weights fitted on the first ``n`` samples, for each ``n`` in ``budgets``.
 
     ``masks`` (N, K) and ``scores`` (N,) are one LIME run's samples and model scores; with masks from

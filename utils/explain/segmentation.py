@@ -163,9 +163,10 @@ def score_batches(model, build_batch: Callable[[int, int, np.ndarray | None], np
     """The model's score for class ``target`` on ``n`` perturbed images, built and evaluated batch by batch.
 
     ``build_batch(start, stop, buffer)`` returns the images ``start..stop-1`` (it may fill and return
-    ``buffer``, the previous batch's array, to save memory allocation; None on the first call); ``consume(start, stop, scores)``, if given,
-    sees each batch's scores right away (RISE folds its masks in). Only one batch is in memory at a time, and
-    every model call goes through :func:`utils.explain.base.predict` (compiled, counted).
+    ``buffer``, the previous batch's array, to save memory allocation; None on the first call);
+    ``consume(start, stop, scores)``, if given, sees each batch's scores right away (RISE folds its
+    masks in). Only one batch is in memory at a time, and every model call goes through
+    :func:`utils.explain.base.predict` (compiled, counted).
     Returns the (n,) probabilities, or logits when ``logits=True``.
     """
     from .base import predict, progress
