@@ -250,9 +250,20 @@ def run_sphinx(src: Path, out: Path, doctrees: Path, jobs: str) -> int:
 
 
 def build(notebooks: list[Path], out: Path, work: Path, jobs: str = "1") -> int:
-    """Stage and build; Sphinx's exit status."""
+    """Stage and build in `work`, then copy the finished site to `out`; Sphinx's exit status.
+
+    Sphinx writes into work/html, not straight into `out`: myst-nb puts the outputs it extracts in
+    a `jupyter_execute` folder beside the output folder, which would otherwise land in the
+    repository's root."""
+    if out.exists() and any(out.iterdir()) and not (out / "searchindex.js").is_file():
+        raise SystemExit(f"{out} exists and is not a site built by this script: choose another --out")
     stage(notebooks, ROOT / "README.md", work / "src")
-    return run_sphinx(work / "src", out, work / "doctrees", jobs)
+    status = run_sphinx(work / "src", work / "html", work / "doctrees", jobs)
+    if status == 0:
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.copytree(work / "html", out)
+    return status
 
 
 def find_notebooks(paths: list[str]) -> list[Path]:

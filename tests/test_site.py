@@ -158,3 +158,12 @@ def test_small_site_build_is_offline_and_folds_hints(tmp_path):
     assert 'href="98_tiny.html"' in home.replace("notebooks/", "") and "thumbs/98_tiny.png" not in home
     assert re.search(r'<img [^>]*src="_images/98_tiny[^"]*\.png"', home)  # the thumbnail, copied by Sphinx
     assert (tmp_path / "site" / "search.html").is_file() and (tmp_path / "site" / "searchindex.js").is_file()
+    assert not (tmp_path / "jupyter_execute").exists()  # myst-nb's scratch folder stays in the work folder
+    assert build_site.build([source], tmp_path / "site", tmp_path / "work", jobs="1") == 0  # a rebuild replaces it
+
+
+def test_build_refuses_to_replace_a_folder_that_is_not_a_site(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit, match="not a site"):
+        build_site.build([], tmp_path, tmp_path / "work")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
