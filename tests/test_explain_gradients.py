@@ -201,6 +201,21 @@ def test_ig_bad_options_give_one_line_errors_naming_them(small_cnn, small_image,
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize("options, match", [
+    ({"num_samples": 2.5}, "num_samples must be a whole number"),
+    ({"num_samples": 0}, "num_samples must be a whole number"),
+    ({"num_samples": "25"}, "num_samples must be a whole number"),
+    ({"batch_size": 0}, "batch_size must be a whole number"),
+    ({"noise_level": -0.1}, "noise_level is a fraction"),
+    ({"noise_level": "0.15"}, "noise_level is a fraction"),
+    ({"seed": "abc"}, "seed must be a whole number"),
+])
+def test_smoothgrad_bad_options_give_one_line_errors_naming_them(small_cnn, small_image, options, match):
+    with pytest.raises(ValueError, match=match) as error:
+        smoothgrad(small_cnn, small_image, 0, **{"num_samples": 4, **options})
+    assert "\n" not in str(error.value)
+
+
 # --------------------------------------------------------------------------- known answers on tiny models
 def test_ig_on_linear_model_is_exact(linear):
     model, w = linear

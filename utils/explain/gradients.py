@@ -65,21 +65,23 @@ def smoothgrad(model: keras.Model, image: np.ndarray, target: int, *, num_sample
 
     Gaussian noise with standard deviation ``noise_level * (max(image) - min(image))`` (the paper's
     10-20% of the input range); noisy pixels are not clipped, as in the paper. The gradients are
-    averaged first, then reduced as in :func:`saliency` (max |.| over channels), like tf-keras-vis'
-    ``Saliency(smooth_samples=...)``.
+    averaged first, then reduced as in :func:`saliency` (max |.| over channels); tf-keras-vis'
+    ``Saliency(smooth_samples=...)`` averages |gradient| per sample unless called with
+    ``gradient_modifier=None`` (notebook 07 compares the two on the same quantity).
 
     The default budget (800 samples, i.e. 800 forward+backward passes) is the smallest at which the map
     depends on the image rather than on the seed: two seeds' maps agree at a median Pearson r of 0.9 or
     more over 5 bundled photos on Lite0 (median 0.93, 0.87-0.96 per photo; 0.87 at 400). At the paper's
     25-50 samples they agree at only r 0.2-0.7 per photo (medians 0.41 at 25, 0.52 at 50, 0.65 at 100,
-    0.77 at 200): at pixel level such a map is mostly noise. Pass a smaller ``num_samples`` for a quick look, knowing that. (benchmarks/results/results.md,
-    "Seed-to-seed agreement", has the numbers per photo and budget.)
+    0.77 at 200): at pixel level such a map is mostly noise. Pass a smaller ``num_samples`` for a quick
+    look, knowing that.
     """
     image = base.check_image(model, image)
     target = base.check_target(model, target)
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be at least 1, got {num_samples}.")
-    if not noise_level >= 0:
+    num_samples = base.check_count("num_samples", num_samples)
+    batch_size = base.check_count("batch_size", batch_size)
+    if isinstance(noise_level, (bool, np.bool_)) or not isinstance(noise_level, (int, float, np.number)) \
+            or not noise_level >= 0:
         raise ValueError(f"noise_level is a fraction of the input range (e.g. 0.15), got {noise_level}.")
     sigma = noise_level * float(image.max() - image.min())
     generator = base.rng(seed)
