@@ -1,7 +1,8 @@
 """Speed and quality benchmarks of the course's explainers, with their recorded results.
 
-Run ``python -m benchmarks`` (full, several minutes per part) or ``python -m benchmarks --quick`` (CI,
-about three minutes on a quiet 2-core machine). Results go to ``benchmarks/results/``: ``results.md`` (tables and the issue's
+Run ``python -m benchmarks`` (full, several minutes per part) or ``python -m benchmarks --quick``
+(CI, about three minutes on a quiet 2-core machine). Results go to ``benchmarks/results/``:
+``results.md`` (tables and the issue's
 targets, each MET or MISSED with its measured ratio), ``results.json`` (every number; notebook 08
 reads it) and PNG plots.
 

@@ -119,7 +119,8 @@ def run_agreement(config, log=print) -> dict:
                      "per_photo": rise_rows, "summary": rise_summary},
             "smoothgrad": {"budgets": list(config.smoothgrad_budgets), "noise_level": DEFAULT_NOISE_LEVEL,
                            "per_photo": smooth_rows, "median_r": median_r,
-                           "min_r": {str(n): min(r["r"][str(n)] for r in smooth_rows) for n in config.smoothgrad_budgets},
+                           "min_r": {str(n): min(r["r"][str(n)] for r in smooth_rows)
+                                     for n in config.smoothgrad_budgets},
                            "seconds_per_sample": _median(per_sample), "target_r": SMOOTHGRAD_TARGET_R,
                            "smallest_budget_meeting_target": meeting[0] if meeting else None,
                            "default_num_samples": DEFAULT_SMOOTHGRAD_SAMPLES}}

@@ -104,9 +104,10 @@ def _run_lines(results: dict) -> list[str]:
     run = results.get("run")
     if run:
         load = run["load_average"]
-        lines += ["", f"Last run (`--parts {','.join(run['parts'])}`): {run['started']} to {run['finished']}, wall time "
-                  f"{run['wall_seconds'] / 60:.1f} min, load average {load['min']:.1f} / {load['mean']:.1f} / "
-                  f"{load['max']:.1f} (min / mean / max of the 1-minute average, sampled every {load['interval_s']:.0f} s)."]
+        lines += ["", f"Last run (`--parts {','.join(run['parts'])}`): {run['started']} to {run['finished']}, "
+                  f"wall time {run['wall_seconds'] / 60:.1f} min, load average {load['min']:.1f} / "
+                  f"{load['mean']:.1f} / {load['max']:.1f} (min / mean / max of the 1-minute average, sampled "
+                  f"every {load['interval_s']:.0f} s)."]
     lines += ["", f"Sum of the parts: {total / 60:.1f} min. The machine is shared: a load average above its "
               f"{m.get('cpus', '?')} cores means other jobs competed for the CPU, which slows every absolute time "
               "(the targets are ratios of timings taken back to back, so load affects both sides).", ""]
@@ -130,8 +131,9 @@ def _agreement_lines(block: dict) -> list[str]:
               "| photo | " + " | ".join(f"{s} mean / spatial sd" for s in rise["scores"]) + " |",
               "|---|" + "---|" * len(rise["scores"])]
     for row in rise["per_photo"]:
-        lines.append(f"| {row['photo']} | " + " | ".join(
-            f"{_fmt(row[f'{s}_coverage_mean'])} / {_fmt(row[f'{s}_coverage_spatial_sd'])}" for s in rise["scores"]) + " |")
+        cells = [f"{_fmt(row[f'{s}_coverage_mean'])} / {_fmt(row[f'{s}_coverage_spatial_sd'])}"
+                 for s in rise["scores"]]
+        lines.append(f"| {row['photo']} | " + " | ".join(cells) + " |")
     budgets = smooth["budgets"]
     lines += ["", f"SmoothGrad (noise level {smooth['noise_level']}) by number of samples:", "",
               "| photo | " + " | ".join(str(n) for n in budgets) + " |", "|---|" + "---|" * len(budgets)]
@@ -219,7 +221,8 @@ def write_markdown(results: dict, out_dir: Path) -> Path:
             lines += _table(block["methods"], QUALITY_COLUMNS) + [""]
             lines += _model_detail_lines(model_name, block)
     if results.get("notes"):
-        lines += ["## Notes (written after this run, from its numbers)", ""] + [f"- {n}" for n in results["notes"]] + [""]
+        lines += ["## Notes (written after this run, from its numbers)", ""]
+        lines += [f"- {n}" for n in results["notes"]] + [""]
     path = Path(out_dir) / "results.md"
     path.write_text("\n".join(lines))
     return path

@@ -103,7 +103,7 @@ def perturbation_targets(model, image, target: int, n: int, repeats: int) -> lis
     out = []
     for name, fn in calls.items():
         evaluations = model_calls(fn)
-        fwd = lambda: _forward_once(model, evaluations)  # noqa: E731
+        fwd = lambda evaluations=evaluations: _forward_once(model, evaluations)  # noqa: E731
         medians = paired_medians({"method": fn, "forward": fwd}, repeats, warm=("forward",))
         ratio = medians["method"] / medians["forward"]
         why = (why_rise(image, medians["forward"], evaluations) if name == "rise"

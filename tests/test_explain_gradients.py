@@ -8,14 +8,26 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-
 from helpers_models import random_zoo_model
+
 from utils.data import load_image, sample_images
 from utils.explain import METHODS, base, count_model_calls
 from utils.explain.gradcam import grad_cam, grad_cam_pp, guided_grad_cam, score_cam
-from utils.explain.gradients import guided_backprop, guided_gradients, guided_model, saliency, smoothgrad, gradient_x_input
-from utils.explain.integrated_gradients import (completeness_gap, integrated_gradients, integrated_gradients_adaptive,
-                                                integrated_gradients_attributions, make_baselines)
+from utils.explain.gradients import (
+    gradient_x_input,
+    guided_backprop,
+    guided_gradients,
+    guided_model,
+    saliency,
+    smoothgrad,
+)
+from utils.explain.integrated_gradients import (
+    completeness_gap,
+    integrated_gradients,
+    integrated_gradients_adaptive,
+    integrated_gradients_attributions,
+    make_baselines,
+)
 from utils.models import load_model, logits_model
 
 GRADIENT_METHODS = ["grad_cam", "grad_cam_pp", "score_cam", "guided_grad_cam", "saliency", "gradient_x_input",
@@ -181,7 +193,8 @@ IG_BAD_OPTIONS = [
     ("integrated_gradients_adaptive", {"seed": "0"}, "seed"),
     ("integrated_gradients_adaptive", {"start_steps": 0}, "start_steps"),
     ("integrated_gradients_adaptive", {"max_steps": 64.5}, "max_steps"),
-    ("integrated_gradients_adaptive", {"start_steps": 64, "max_steps": 32}, r"start_steps \(64\) is larger than max_steps"),
+    ("integrated_gradients_adaptive", {"start_steps": 64, "max_steps": 32},
+     r"start_steps \(64\) is larger than max_steps"),
     ("integrated_gradients_adaptive", {"tolerance": "0.01"}, "tolerance"),
     ("completeness_curve", {"seed": "0"}, "seed"),
     ("completeness_curve", {"steps": (8, 0)}, "steps"),

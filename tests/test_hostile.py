@@ -27,6 +27,7 @@ def test_an_unreadable_image_is_a_value_error_naming_it(tmp_path):
     import sys
 
     from helpers_sandbox import DROP_CAPS, why_not
+
     from utils.data import sample_image_path
 
     path = tmp_path / "secret.png"

@@ -197,7 +197,8 @@ def _damage(tmp_path: Path, case: str) -> Path:
     if case == "wrong-magic":
         return legacy_file(path, state, [s], pickles={0: pickle.dumps(123)})
     if case == "bad-persistent-id":
-        raw = legacy_file(tmp_path / "tmp.pth", state, [s]).read_bytes().replace(b"X\x03\x00\x00\x00cpu", b"X\x03\x00\x00\x00gpu")
+        raw = legacy_file(tmp_path / "tmp.pth", state, [s]).read_bytes()
+        raw = raw.replace(b"X\x03\x00\x00\x00cpu", b"X\x03\x00\x00\x00gpu")
         path.write_bytes(raw.replace(b"storage", b"storagX"))
         return path
     if case == "zip-format":

@@ -14,7 +14,7 @@ Modules (and the notebook that introduces each):
 * ``gradients``: saliency, Gradient x Input, SmoothGrad, Guided Backprop      - notebook 07
 * ``integrated_gradients``: Integrated Gradients                              - notebook 07
 """
-from . import base
+from . import base  # noqa: I001  (import order = the order in which methods register in METHODS)
 from .base import METHODS, count_model_calls, predict, logit_gradients, register
 
 # Importing a module registers its methods in METHODS.

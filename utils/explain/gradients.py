@@ -163,7 +163,8 @@ def _relu_kind(layer: keras.layers.Layer) -> tuple[bool, float | None]:
     if isinstance(layer, keras.layers.ReLU):
         cfg = layer.get_config()
         if cfg.get("negative_slope", 0.0) or cfg.get("threshold", 0.0):
-            raise ValueError(f"Guided backprop: layer {layer.name!r} is a leaky/thresholded ReLU, which it does not support.")
+            raise ValueError(f"Guided backprop: layer {layer.name!r} is a leaky/thresholded ReLU, which it does "
+                             "not support.")
         return True, None if cfg.get("max_value") is None else float(cfg["max_value"])
     activation = getattr(layer, "activation", None)
     name = getattr(activation, "__name__", "")

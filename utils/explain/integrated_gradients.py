@@ -203,7 +203,8 @@ def integrated_gradients_adaptive(model: keras.Model, image: np.ndarray, target:
     target = base.check_target(model, target)
     counts = _check_options(seed, batch_size, start_steps=start_steps, max_steps=max_steps)
     start_steps, max_steps = counts["start_steps"], counts["max_steps"]
-    if isinstance(tolerance, (bool, np.bool_)) or not isinstance(tolerance, (int, float, np.number)) or not tolerance > 0:
+    if isinstance(tolerance, (bool, np.bool_)) or not isinstance(tolerance, (int, float, np.number)) \
+            or not tolerance > 0:
         raise ValueError(f"tolerance is a relative gap such as 0.01, got {tolerance}.")
     if start_steps > max_steps:
         raise ValueError(f"start_steps ({start_steps}) is larger than max_steps ({max_steps}).")
