@@ -1,8 +1,8 @@
 """Remove progress-bar noise from executed notebooks before they are committed, and name the kernel
 as JupyterLab does.
 
-Libraries draw tqdm bars on stderr (lime's image explainer does unless it is called with
-``progress_bar=False``), and a bar redrawn a hundred times makes a committed notebook hard to read on
+Libraries draw tqdm bars on stderr (lime 0.2.0.1's image explainer has no argument to switch its
+bar off; only the environment variable ``TQDM_DISABLE=1`` does), and a bar redrawn a hundred times makes a committed notebook hard to read on
 a code-hosting site. This drops stderr outputs that contain only progress-bar redraws; every other
 output (warnings included) is kept. nbval never compares stderr (tests/conftest.py), so this
 changes nothing that the tests check.
