@@ -1,6 +1,6 @@
 # Two commands on a fresh machine:
 #   make lab    set up .venv and open the course in JupyterLab
-#   make test   set up .venv and run the unit tests and every notebook (nbval)
+#   make test   set up .venv, lint the code (ruff), run the unit tests and every notebook (nbval)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,12 +10,12 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NOTEBOOKS ?= notebooks
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lab test unit notebooks execute benchmark slides site clean
+.PHONY: help install lab lint test unit notebooks execute benchmark slides site clean
 
 help:
 	@echo "make lab        set up .venv (first time) and open JupyterLab on the course"
-	@echo "make test       set up .venv (first time), run unit tests and all notebooks (nbval)"
-	@echo "make unit       unit tests only;  make notebooks: nbval only"
+	@echo "make test       set up .venv (first time), lint, run unit tests and all notebooks (nbval)"
+	@echo "make unit       unit tests only;  make notebooks: nbval only;  make lint: ruff only"
 	@echo "make execute    re-execute every notebook in place (to commit fresh outputs)"
 	@echo "make benchmark  full benchmark run -> benchmarks/results/"
 	@echo "make slides     every notebook as an offline reveal.js deck -> slides/index.html"
@@ -33,7 +33,10 @@ install: $(STAMP)
 lab: install
 	$(VENV)/bin/jupyter lab --port=$(PORT) $(ROOT_FLAG) --ServerApp.root_dir=. notebooks/00_introduction.ipynb
 
-test: install
+lint: install
+	$(VENV)/bin/ruff check utils benchmarks tests scripts
+
+test: install lint
 	$(PY) -m pytest -q tests $(NOTEBOOKS) --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900 -p no:cacheprovider
 

@@ -2,10 +2,10 @@
 as JupyterLab does.
 
 Libraries draw tqdm bars on stderr (lime 0.2.0.1's image explainer has no argument to switch its
-bar off; only the environment variable ``TQDM_DISABLE=1`` does), and a bar redrawn a hundred times makes a committed notebook hard to read on
-a code-hosting site. This drops stderr outputs that contain only progress-bar redraws; every other
-output (warnings included) is kept. nbval never compares stderr (tests/conftest.py), so this
-changes nothing that the tests check.
+bar off; only the environment variable ``TQDM_DISABLE=1`` does), and a bar redrawn a hundred
+times makes a committed notebook hard to read on a code-hosting site. This drops stderr outputs
+that contain only progress-bar redraws; every other output (warnings included) is kept. nbval
+never compares stderr (tests/conftest.py), so this changes nothing that the tests check.
 
 It also sets the kernelspec's display name to the installed kernel's, "Python 3 (ipykernel)":
 with any other name JupyterLab rewrites it on open and shows the notebook as modified.
