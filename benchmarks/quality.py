@@ -7,7 +7,8 @@ and stability under small input noise (mean Spearman to the clean map). The sani
 the fully randomised model, "passes" below ``utils.metrics.SANITY_MAX_RANK_CORRELATION``. The random
 twin's logits are checked first (:func:`utils.metrics.random_logit_spread`); a twin without a usable
 spread stops the benchmark, since its verdicts would mean nothing. Integrated Gradients runs to its
-completeness bound on each image (:func:`ig_to_completeness`), its steps and gaps recorded.
+completeness bound on each image (:func:`ig_to_completeness`), its steps and gaps recorded. A method
+whose fully randomised map is constant gets the verdict "undefined (constant map)".
 """
 from __future__ import annotations
 
@@ -142,6 +143,7 @@ def benchmark_model(model, images: np.ndarray, targets: np.ndarray, config, mask
                "sanity_rank_correlation_logits_only": float(sanity["spearman"][1]),
                "sanity_rank_correlation_abs": float(sanity["spearman_abs"][-1]),
                "sanity_verdict": sanity["verdict"],
+               "sanity_final_map_constant": sanity["final_map_constant"],
                "sanity_ssim": float(sanity["ssim"][-1]),
                "sanity_curve": [float(v) for v in sanity["spearman"]],
                "sanity_abs_curve": [float(v) for v in sanity["spearman_abs"]],

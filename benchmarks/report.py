@@ -180,7 +180,9 @@ def write_markdown(results: dict, out_dir: Path) -> Path:
     lines += ["Sanity verdict: the Spearman rank correlation of abs(map) between the original model and the fully "
               "randomised model (every weighted layer re-initialised, cascading from the logits down); a method "
               f"**passes** when it is below {SANITY_MAX_RANK_CORRELATION} (utils.metrics.SANITY_MAX_RANK_CORRELATION): "
-              "its map changes when the weights it should explain are destroyed.", "",
+              "its map changes when the weights it should explain are destroyed. When the randomised map is one value "
+              "everywhere the rank correlation is undefined (reported as 0) and the verdict is **undefined (constant "
+              "map)**.", "",
               "## Targets (issue 6): each a ratio of two timings measured back to back in one run", ""]
     targets = parts.get("targets", {}).get("targets", [])
     if targets:

@@ -256,5 +256,16 @@ def test_sanity_verdict_threshold_and_result(cnn, image):
     bound = metrics.SANITY_MAX_RANK_CORRELATION
     assert metrics.sanity_verdict(bound - 0.01) == "passes" and metrics.sanity_verdict(bound + 0.01) == "fails"
     assert metrics.sanity_verdict(-(bound + 0.01)) == "fails"
+    assert metrics.sanity_verdict(0.0, constant=True) == "undefined (constant map)"
     result = metrics.model_randomisation_check(_saliency, cnn, image, 0, n_steps=2)
+    assert not result["final_map_constant"]
     assert result["verdict"] == metrics.sanity_verdict(result["spearman_abs"][-1])
+
+    trained_kernel = cnn.get_layer("logits").get_weights()[0]
+
+    def blank_after_randomising(model, image, target):  # a map that goes constant once the logits layer changes
+        same = np.array_equal(model.get_layer("logits").get_weights()[0], trained_kernel)
+        return _saliency(model, image, target) * float(same)
+
+    result = metrics.model_randomisation_check(blank_after_randomising, cnn, image, 0, n_steps=2)
+    assert result["final_map_constant"] and result["verdict"] == "undefined (constant map)"

@@ -451,9 +451,14 @@ def random_logit_spread(model: keras.Model | str, images: np.ndarray, seed: int 
     return out
 
 
-def sanity_verdict(rank_correlation_abs: float) -> str:
+def sanity_verdict(rank_correlation_abs: float, constant: bool = False) -> str:
     """"passes" when the Spearman rank correlation of |map| between the original and the fully randomised
-    model is below :data:`SANITY_MAX_RANK_CORRELATION` in absolute value, else "fails"."""
+    model is below :data:`SANITY_MAX_RANK_CORRELATION` in absolute value, else "fails". ``constant=True``
+    (the randomised map is one value everywhere, e.g. Grad-CAM when the ReLU of its weighted sum is 0 at
+    every pixel) gives "undefined (constant map)": a rank correlation with a constant is undefined
+    (:func:`spearman` reports 0 by convention), so the check neither passes nor fails."""
+    if constant:
+        return "undefined (constant map)"
     return "passes" if abs(float(rank_correlation_abs)) < SANITY_MAX_RANK_CORRELATION else "fails"
 
 
@@ -479,8 +484,9 @@ def model_randomisation_check(method: str | Method, model: keras.Model | str, im
     then the other weighted layers from the top in ``n_steps - 1`` groups of similar size (the last stage
     has every weighted layer randomised).
     Returns ``{"steps": [names randomised at each step], "spearman", "spearman_abs", "ssim"`` (arrays, index
-    0 = the untouched copy, which must score 1), ``"maps"``, ``"verdict"``} where ``verdict`` is
-    :func:`sanity_verdict` of the last stage's ``spearman_abs``.
+    0 = the untouched copy, which must score 1), ``"maps"``, ``"final_map_constant"``, ``"verdict"``} where
+    ``verdict`` is :func:`sanity_verdict` of the last stage's ``spearman_abs`` (undefined when the last
+    stage's map is constant).
 
     Side effect: calls ``keras.utils.set_random_seed(seed)``, which re-seeds Python's, NumPy's and
     TensorFlow's *global* generators, so that the random twin is the same for the same seed. Code that
@@ -514,7 +520,8 @@ def model_randomisation_check(method: str | Method, model: keras.Model | str, im
     result = {"steps": [[]] + [list(g) for g in layers],
               **{k: np.array([s[k] for s in sims]) for k in ("spearman", "spearman_abs", "ssim")},
               "maps": np.stack(maps)}
-    result["verdict"] = sanity_verdict(result["spearman_abs"][-1])
+    result["final_map_constant"] = bool(np.ptp(result["maps"][-1]) == 0)
+    result["verdict"] = sanity_verdict(result["spearman_abs"][-1], result["final_map_constant"])
     return result
 
 
