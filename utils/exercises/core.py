@@ -134,7 +134,8 @@ class Exercise:
 
     def _matches(self, answer: Callable[..., Any]) -> bool:
         try:
-            return all(results_match(_call(answer, args), expected, self.rtol, self.atol) for args, expected in self._cases())
+            return all(results_match(_call(answer, args), expected, self.rtol, self.atol)
+                       for args, expected in self._cases())
         except Exception:
             return False
 
