@@ -82,8 +82,9 @@ q3 = Exercise(
     3, "the counterfactual map",
     reference=counterfactual_cam,
     examples=_layer_examples,
-    why="Negating the weights before the ReLU shows the regions whose removal would make the model *more* "
-        "confident: on dog_cat.jpg, evidence against 'Egyptian cat' lies on the dog.",
+    why="Negating the weights before the ReLU shows the evidence *against* the class, the regions whose "
+        "removal would make the model more confident; on dog_cat.jpg, look where it puts the evidence "
+        "against 'Egyptian cat'.",
     hint_text="Start from your Grad-CAM map but use minus the mean gradient as the channel weights; the ReLU "
               "comes after the weighted sum, exactly as before.",
     mistakes=(
@@ -111,8 +112,8 @@ q4 = Exercise(
     4, "share of the map in a box",
     reference=share_in_box,
     examples=_heat_examples,
-    why="A share of the map's mass, unlike its peak, says how much of the explanation is on the object; it is "
-        "the relevance-mass score the benchmark of notebook 08 uses.",
+    why="A share of the map's mass, unlike its peak, says how much of the explanation is on the object; with "
+        "the box as the mask it is the relevance mass (utils.metrics.relevance_mass) of notebook 08's benchmark.",
     hint_text="Sum the map inside the box (heat[box]) and divide by the sum of the whole map; the result is a "
               "number between 0 and 1.",
     mistakes=(
