@@ -1,12 +1,14 @@
 """Exercises of notebook 09 (LIME in practice): when a prediction flips, how alike two explanations' top
-superpixels are, LIME's sample weights, and a bootstrap interval for a stability score.
+superpixels are, the rank correlation behind the stability score, and a bootstrap interval for its mean.
 
 The checks run on small synthetic inputs shaped like the notebook's: top-1 classes along an augmentation
-sweep, weight vectors over 40 superpixels, LIME's random on/off masks, a dozen seed-to-seed scores.
+sweep, weight vectors over 40 superpixels, small piecewise-constant (LIME-like) and smooth maps, a dozen
+seed-to-seed scores.
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 from utils.exercises.core import Exercise, Mistake
 
@@ -105,49 +107,52 @@ q2 = Exercise(
 )
 
 
-def _mask_examples() -> list[tuple]:
-    """LIME's masks (row 0 all ones, no all-hidden row) over 40 and 12 superpixels, with kernel widths."""
-    rng = np.random.default_rng(3)
+def _map_pairs() -> list[tuple]:
+    """Pairs of maps: two LIME-like maps (one value per square superpixel, so ties everywhere) and a
+    Grad-CAM-like pair without ties; the second map of each pair is a noisy copy of the first."""
+    rng = np.random.default_rng(30)
     cases = []
-    for n_samples, n_parts, width in ((200, 40, 0.25), (60, 12, 0.5), (100, 40, 1.0)):
-        masks = rng.integers(0, 2, size=(n_samples, n_parts))
-        masks[0] = 1
-        masks[masks.sum(axis=1) == 0, 0] = 1
-        cases.append((masks, width))
+    for side, block in ((12, 4), (16, 4)):
+        cells = np.arange(side) // block
+        segments = cells[:, None] * (side // block) + cells[None, :]
+        a = rng.normal(0.0, 1.0, segments.max() + 1)
+        cases.append((a[segments], (a + rng.normal(0.0, 0.8, a.size))[segments]))
+    a = rng.uniform(0.0, 1.0, (6, 7))
+    cases.append((a, a + rng.normal(0.0, 0.3, a.shape)))
     return cases
 
 
-def sample_weights(masks: np.ndarray, width: float) -> np.ndarray:
-    """LIME's weight of each sample: the kernel sqrt(exp(-d^2 / width^2)) of its cosine distance to all ones."""
-    kept = masks.sum(axis=1)
-    distance = 1 - kept / (np.sqrt(kept) * np.sqrt(masks.shape[1]))
-    return np.sqrt(np.exp(-distance ** 2 / width ** 2))
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two maps: Pearson correlation of their ranks, ties given average ranks."""
+    ranks_a = stats.rankdata(a.ravel())
+    ranks_b = stats.rankdata(b.ravel())
+    return float(np.corrcoef(ranks_a, ranks_b)[0, 1])
 
 
-def _cosine(masks: np.ndarray) -> np.ndarray:
-    kept = masks.sum(axis=1)
-    return 1 - kept / (np.sqrt(kept) * np.sqrt(masks.shape[1]))
+def _ordinal_ranks(x: np.ndarray) -> np.ndarray:
+    return np.argsort(np.argsort(x.ravel(), kind="stable"), kind="stable").astype(float)
 
 
 q3 = Exercise(
-    3, "LIME's sample weights",
-    reference=sample_weights,
-    examples=_mask_examples,
-    why="These weights decide which samples the surrogate listens to: with a width far below the typical "
-        "distance (section 1's histogram) almost every weight is near zero and the fit rests on a handful "
-        "of samples.",
-    hint_text="A mask z with m ones out of K has cosine similarity m / (sqrt(m) * sqrt(K)) to the all-ones "
-              "vector; the distance is 1 minus that. Then apply lime's kernel sqrt(exp(-d**2 / width**2)) "
-              "to every row's distance.",
+    3, "rank correlation of two maps",
+    reference=rank_correlation,
+    examples=_map_pairs,
+    why="This is the stability score of section 3 (utils.metrics.spearman): with ranks only the order of the "
+        "pixels counts, not the maps' scales, and average ranks treat all pixels of a superpixel alike.",
+    hint_text="Flatten both maps (ravel), rank their values with scipy.stats.rankdata (it gives tied values "
+              "the average of their ranks), then take the Pearson correlation of the two rank arrays "
+              "(np.corrcoef(ranks_a, ranks_b)[0, 1]).",
     mistakes=(
-        Mistake("You left out the square root: lime's kernel is sqrt(exp(-d**2 / width**2)), which equals "
-                "exp(-d**2 / (2 * width**2)).",
-                lambda masks, width: np.exp(-_cosine(masks) ** 2 / width ** 2)),
-        Mistake("You used the share of hidden superpixels as the distance: lime uses the cosine distance "
-                "1 - m / (sqrt(m) * sqrt(K)) for a mask with m of K superpixels kept.",
-                lambda masks, width: np.sqrt(np.exp(-(1 - masks.mean(axis=1)) ** 2 / width ** 2))),
-        Mistake("You divided by the width, not by its square: the kernel is sqrt(exp(-d**2 / width**2)).",
-                lambda masks, width: np.sqrt(np.exp(-_cosine(masks) ** 2 / width))),
+        Mistake("You correlated the values themselves (Pearson): Spearman correlates their *ranks*, so that only "
+                "the order of the pixels counts, not the scale of the map.",
+                lambda a, b: float(np.corrcoef(a.ravel(), b.ravel())[0, 1])),
+        Mistake("You broke ties by position (argsort of argsort): in a LIME map all pixels of a superpixel share "
+                "one value, and such ties must share the average of their ranks (scipy.stats.rankdata).",
+                lambda a, b: float(np.corrcoef(_ordinal_ranks(a), _ordinal_ranks(b))[0, 1])),
+        Mistake("You correlated np.argsort of the maps: argsort gives the pixels in order of value, not each "
+                "pixel's rank. Rank the values instead (scipy.stats.rankdata).",
+                lambda a, b: float(np.corrcoef(np.argsort(a.ravel(), kind="stable"),
+                                               np.argsort(b.ravel(), kind="stable"))[0, 1])),
     ),
 )
 
