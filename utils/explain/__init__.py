@@ -3,8 +3,12 @@
 ``METHODS[name](model, image, target, **options) -> np.ndarray`` of shape (H, W) at the image's
 resolution. ``model`` is any model from :func:`utils.models.load_model`, ``image`` one (H, W, 3)
 float image in [0, 255], ``target`` a class index. Methods that sample take ``seed``.
+``METHODS[name].info`` is the method's metadata (:class:`~utils.explain.registry.ExplainerInfo`:
+family, signed or not, its budget option, quick settings, what it needs from the model).
 
-Modules (and the notebook that introduces each):
+Every module of this folder is imported here, and a module registers its methods where they are
+defined (``@explainer(...)``, :mod:`utils.explain.registry`): a new method is one decorated function
+in one file. Modules (and the notebook that introduces each):
 
 * ``segmentation``: superpixels (quickshift, slic, felzenszwalb, grid)       - notebook 04
 * ``lime_image``: LIME for images                                             - notebook 04
@@ -13,12 +17,13 @@ Modules (and the notebook that introduces each):
 * ``gradcam``: Grad-CAM, Grad-CAM++, Score-CAM, Guided Grad-CAM               - notebook 05
 * ``gradients``: saliency, Gradient x Input, SmoothGrad, Guided Backprop      - notebook 07
 * ``integrated_gradients``: Integrated Gradients                              - notebook 07
+* ``base``, ``model_calls``, ``registry``: input checks, counted compiled model calls, the registry
 """
-from . import base  # noqa: I001  (import order = the order in which methods register in METHODS)
-from .base import METHODS, count_model_calls, predict, logit_gradients, register
+from . import base
+from .base import count_model_calls, logit_gradients, predict
+from .registry import METHODS, Explainer, ExplainerInfo, explainer, import_modules
 
-# Importing a module registers its methods in METHODS.
-from . import segmentation, lime_image, kernel_shap, occlusion, rise  # noqa: E402,F401
-from . import gradcam, gradients, integrated_gradients  # noqa: E402,F401
+import_modules(__name__, __path__)
 
-__all__ = ["METHODS", "base", "count_model_calls", "predict", "logit_gradients", "register"]
+__all__ = ["METHODS", "Explainer", "ExplainerInfo", "base", "count_model_calls", "explainer", "logit_gradients",
+           "predict"]

@@ -3,17 +3,18 @@
 Every method in :mod:`utils.explain` has the signature
 ``method(model, image, target, **options) -> np.ndarray`` of shape (H, W), where ``image`` is one
 (H, W, 3) float image in [0, 255] at the model's input size and ``target`` a class index.
-Methods register themselves with :func:`register`, so ``METHODS[name]`` finds them.
+Methods register themselves with :func:`utils.explain.registry.explainer`, so ``METHODS[name]`` finds
+them together with their metadata (``METHODS[name].info``).
 
 Speed matters on a laptop CPU: calling a Keras model eagerly, ``model(x)``, is 8-16x slower than a
 compiled call, and throughput stops growing past a batch of ~16 images. So perturbation methods go
-through :func:`predict` (batched, compiled) and gradient methods through :func:`logit_gradients`.
-:func:`count_model_calls` counts how many images the model saw (the benchmarks report it).
+through :func:`predict` (batched, compiled) and gradient methods through :func:`logit_gradients`,
+both built on :func:`utils.explain.model_calls.compiled`, which also counts every image the model
+evaluates for :func:`count_model_calls` (the benchmarks report it).
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 from .. import import_tensorflow_quietly
 
@@ -23,24 +24,11 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402  (text bars: no ipywidgets needed)
 
 from ..models import logits_model, probability_model  # noqa: E402
-
-Explainer = Callable[..., np.ndarray]
-METHODS: dict[str, Explainer] = {}
+from .model_calls import compiled, count_model_calls  # noqa: E402,F401  (count_model_calls: public here too)
+from .registry import METHODS  # noqa: E402,F401  (re-exported: base.METHODS is the registry)
 
 DEFAULT_BATCH_SIZE = 32
 SHOW_PROGRESS = True  # set utils.explain.base.SHOW_PROGRESS = False to silence every bar
-
-
-def register(name: str) -> Callable[[Explainer], Explainer]:
-    """Decorator: add an explainer to :data:`METHODS` under ``name``."""
-
-    def decorate(fn: Explainer) -> Explainer:
-        if name in METHODS and METHODS[name] is not fn:
-            raise ValueError(f"two explainers registered as {name!r}")
-        METHODS[name] = fn
-        return fn
-
-    return decorate
 
 
 # --------------------------------------------------------------------------- input checks
@@ -89,36 +77,6 @@ def check_target(model: keras.Model, target) -> int:
 
 
 # --------------------------------------------------------------------------- compiled model calls
-_COUNTER: list[int] = []
-
-
-@contextlib.contextmanager
-def count_model_calls() -> Iterator[list[int]]:
-    """Count the images passed through :func:`predict` and :func:`logit_gradients` in this block.
-
-    ``with count_model_calls() as n: ...`` then ``n[0]`` is the number of images evaluated.
-    """
-    counter = [0]
-    _COUNTER.append(counter)
-    try:
-        yield counter
-    finally:
-        _COUNTER.remove(counter)
-
-
-def _count(n: int) -> None:
-    for counter in _COUNTER:
-        counter[0] += n
-
-
-def _compiled(model: keras.Model, kind: str, build: Callable[[], Callable]) -> Callable:
-    """Cache a compiled function on the model object (one per model and kind)."""
-    cache = model.__dict__.setdefault("_course_compiled", {})
-    if kind not in cache:
-        cache[kind] = build()
-    return cache[kind]
-
-
 def forward_fn(model: keras.Model, logits: bool = False) -> Callable[[tf.Tensor], tf.Tensor]:
     """A compiled (``tf.function``) forward pass of ``model`` returning probabilities or logits.
 
@@ -126,8 +84,8 @@ def forward_fn(model: keras.Model, logits: bool = False) -> Callable[[tf.Tensor]
     """
     net = logits_model(model) if logits else probability_model(model)
     spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
-    return _compiled(model, f"forward_{logits}", lambda: tf.function(lambda x: net(x, training=False),
-                                                                     input_signature=[spec], reduce_retracing=True))
+    return compiled(model, f"forward_{logits}", lambda: tf.function(lambda x: net(x, training=False),
+                                                                    input_signature=[spec], reduce_retracing=True))
 
 
 def predict(model: keras.Model, images: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -136,7 +94,6 @@ def predict(model: keras.Model, images: np.ndarray, batch_size: int = DEFAULT_BA
     images = np.asarray(images, dtype=np.float32)
     fn = forward_fn(model, logits)
     outputs = [fn(tf.constant(images[i:i + batch_size])).numpy() for i in range(0, len(images), batch_size)]
-    _count(len(images))
     return np.concatenate(outputs) if outputs else np.zeros((0, num_classes(model)), np.float32)
 
 
@@ -161,14 +118,13 @@ def logit_gradients(model: keras.Model, images: np.ndarray, target: int,
 
         return grad
 
-    fn = _compiled(model, "logit_gradients", build)
+    fn = compiled(model, "logit_gradients", build)
     images = np.asarray(images, dtype=np.float32)
     scores, grads = [], []
     for i in range(0, len(images), batch_size):
         s, g = fn(tf.constant(images[i:i + batch_size]), tf.constant(target, tf.int32))
         scores.append(s.numpy())
         grads.append(g.numpy())
-    _count(len(images))
     return np.concatenate(scores), np.concatenate(grads)
 
 

@@ -21,7 +21,8 @@ import tensorflow as tf
 
 from ..models import logits_model
 from . import base
-from .base import register
+from .model_calls import compiled
+from .registry import explainer
 
 DEFAULT_SCORE_CAM_MAPS = 256
 
@@ -55,8 +56,7 @@ def feature_maps_and_gradients(model: keras.Model, image: np.ndarray, target: in
 
         return run
 
-    fn = base._compiled(model, f"cam_grads_{layer}_{use_logits}", build)
-    base._count(1)
+    fn = compiled(model, f"cam_grads_{layer}_{use_logits}", build)
     return fn(tf.constant(image[None]), tf.constant(target, tf.int32))
 
 
@@ -65,7 +65,7 @@ def _finish(cam: np.ndarray, image_shape: tuple[int, int], upsample: bool) -> np
     return base.resize_map(cam, image_shape) if upsample else cam
 
 
-@register("grad_cam")
+@explainer("grad_cam", family="cam", signed=False, needs_gradients=True, needs_conv_layer=True, order=1)
 def grad_cam(model: keras.Model, image: np.ndarray, target: int, *, layer: str | None = None,
              upsample: bool = True, use_logits: bool = True) -> np.ndarray:
     """Grad-CAM map of ``target`` on ``image``: ReLU(sum_k mean(d logit / dA_k) * A_k).
@@ -88,7 +88,7 @@ def grad_cam(model: keras.Model, image: np.ndarray, target: int, *, layer: str |
     return _finish(cam.numpy(), image.shape[:2], upsample)
 
 
-@register("grad_cam_pp")
+@explainer("grad_cam_pp", family="cam", signed=False, needs_gradients=True, needs_conv_layer=True, order=2)
 def grad_cam_pp(model: keras.Model, image: np.ndarray, target: int, *, layer: str | None = None,
                 upsample: bool = True) -> np.ndarray:
     """Grad-CAM++ map: channel weights sum_ij alpha_ij * ReLU(dS/dA_ij) with the paper's closed-form alpha.
@@ -127,10 +127,13 @@ def _score_cam_masked_scores_fn(model: keras.Model):
 
         return run
 
-    return base._compiled(model, "score_cam_masked", build)
+    return compiled(model, "score_cam_masked", build)
 
 
-@register("score_cam")
+# Score-CAM weighs the channels without gradients, but reads its feature maps through
+# feature_maps_and_gradients, which also differentiates the model.
+@explainer("score_cam", family="cam", signed=False, needs_gradients=True, needs_conv_layer=True, budget="max_maps",
+           quick={"max_maps": 128}, order=3)
 def score_cam(model: keras.Model, image: np.ndarray, target: int, *, layer: str | None = None,
               max_maps: int | None = DEFAULT_SCORE_CAM_MAPS, batch_size: int = base.DEFAULT_BATCH_SIZE,
               upsample: bool = True, progress: bool | None = None) -> np.ndarray:
@@ -169,13 +172,12 @@ def score_cam(model: keras.Model, image: np.ndarray, target: int, *, layer: str 
     for i in base.progress(starts, total=len(starts), desc="Score-CAM", enabled=progress):
         logits = fn(x, masks[i:i + batch_size])
         weights.append(tf.nn.softmax(logits)[:, target])
-    base._count(int(masks.shape[0]))
     weights = tf.concat(weights, axis=0)
     cam = tf.nn.relu(tf.reduce_sum(a * weights, axis=-1))
     return _finish(cam.numpy(), size, upsample)
 
 
-@register("guided_grad_cam")
+@explainer("guided_grad_cam", family="cam", signed=False, needs_gradients=True, needs_conv_layer=True, order=4)
 def guided_grad_cam(model: keras.Model, image: np.ndarray, target: int, *, layer: str | None = None) -> np.ndarray:
     """Guided Grad-CAM: the upsampled Grad-CAM map times the Guided Backpropagation map (both (H, W)).
 

@@ -18,7 +18,8 @@ import tensorflow as tf
 
 from ..models import logits_model
 from . import base
-from .base import register
+from .model_calls import compiled
+from .registry import explainer
 
 # The smallest budget at which two seeds' SmoothGrad maps agree (median Pearson r >= 0.9 over 5 bundled
 # photos, Lite0, noise 0.15): medians 0.41 / 0.52 / 0.65 / 0.77 / 0.87 / 0.93 at 25 / 50 / 100 / 200 / 400 /
@@ -37,7 +38,7 @@ def input_gradient(model: keras.Model, image: np.ndarray, target: int) -> np.nda
     return base.logit_gradients(model, image[None], target)[1][0]
 
 
-@register("saliency")
+@explainer("saliency", family="gradient", signed=False, needs_gradients=True, order=1)
 def saliency(model: keras.Model, image: np.ndarray, target: int) -> np.ndarray:
     """Vanilla gradient map: max over channels of |d logit_target / d pixel| (Simonyan et al., 2014)."""
     image = base.check_image(model, image)
@@ -45,7 +46,7 @@ def saliency(model: keras.Model, image: np.ndarray, target: int) -> np.ndarray:
     return abs_max_over_channels(input_gradient(model, image, target))
 
 
-@register("gradient_x_input")
+@explainer("gradient_x_input", family="gradient", signed=True, needs_gradients=True, order=2)
 def gradient_x_input(model: keras.Model, image: np.ndarray, target: int) -> np.ndarray:
     """Gradient x Input, summed over channels (signed): the first-order Taylor term of each pixel.
 
@@ -57,7 +58,8 @@ def gradient_x_input(model: keras.Model, image: np.ndarray, target: int) -> np.n
     return (input_gradient(model, image, target) * image).sum(axis=-1).astype(np.float32)
 
 
-@register("smoothgrad")
+@explainer("smoothgrad", family="gradient", signed=False, needs_gradients=True, stochastic=True, budget="num_samples",
+           quick={"num_samples": 16}, order=3)
 def smoothgrad(model: keras.Model, image: np.ndarray, target: int, *, num_samples: int = DEFAULT_SMOOTHGRAD_SAMPLES,
                noise_level: float = DEFAULT_NOISE_LEVEL, seed: int | None = 0,
                batch_size: int = base.DEFAULT_BATCH_SIZE, progress: bool | None = None) -> np.ndarray:
@@ -210,12 +212,11 @@ def guided_gradients(model: keras.Model, images: np.ndarray, target: int) -> np.
 
         return run
 
-    fn = base._compiled(model, "guided_gradients", build)
-    base._count(len(images))
+    fn = compiled(model, "guided_gradients", build)
     return fn(tf.constant(np.asarray(images, np.float32)), tf.constant(target, tf.int32)).numpy()
 
 
-@register("guided_backprop")
+@explainer("guided_backprop", family="gradient", signed=False, needs_gradients=True, order=4)
 def guided_backprop(model: keras.Model, image: np.ndarray, target: int) -> np.ndarray:
     """Guided Backpropagation map (Springenberg et al., 2015): max over channels of |guided gradient|.
 

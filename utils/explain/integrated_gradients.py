@@ -24,7 +24,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from . import base
-from .base import register
+from .registry import explainer
 
 # The completeness gap of IG on the 25 bundled photos (Lite0 port, black baseline, predicted class), measured with
 #   {name: completeness_curve(model, image, predicted, steps=tuple(BUNDLED_PHOTO_GAPS)) for each bundled photo}
@@ -163,7 +163,8 @@ def integrated_gradients_attributions(model: keras.Model, image: np.ndarray, tar
     return total, _relative_gap(float(total.sum(dtype=np.float64)), difference), difference
 
 
-@register("integrated_gradients")
+@explainer("integrated_gradients", family="path", signed=True, needs_gradients=True, stochastic=True,
+           budget="steps", quick={"steps": 32}, order=1)
 def integrated_gradients(model: keras.Model, image: np.ndarray, target: int, *,
                          baseline: str | np.ndarray = "black", steps: int = DEFAULT_STEPS,
                          batch_size: int = base.DEFAULT_BATCH_SIZE, seed: int | None = 0, num_baselines: int = 1,

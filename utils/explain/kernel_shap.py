@@ -28,6 +28,7 @@ from math import comb
 import numpy as np
 
 from . import base
+from .registry import explainer
 from .segmentation import Hide, check_segments, fill_image, mask_images, score_batches, segment
 
 
@@ -126,7 +127,8 @@ def solve_constrained(coalitions: np.ndarray, payoffs: np.ndarray, weights: np.n
     return np.append(phi_rest, total - phi_rest.sum())
 
 
-@base.register("kernel_shap")
+@explainer("kernel_shap", family="perturbation", signed=True, needs_gradients=False, stochastic=True,
+           budget="num_samples", quick={"num_samples": 500}, order=2)
 def kernel_shap(model, image: np.ndarray, target: int, *, num_samples: int = 1000, segmentation: str = "slic",
                 segmentation_params: dict | None = None, segments: np.ndarray | None = None,
                 hide_color: Hide = "mean", logits: bool = False, seed: int | None = 0,

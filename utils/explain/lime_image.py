@@ -27,6 +27,7 @@ from sklearn.linear_model import Ridge
 
 from .. import lime_tabular
 from . import base
+from .registry import explainer
 from .segmentation import Hide, check_segments, fill_image, mask_images, score_batches, segment
 
 
@@ -150,7 +151,8 @@ def weights_by_budget(model, image: np.ndarray, target: int, budgets, *, seed: i
     return refit_by_budget(masks, scores, budgets, kernel_width)
 
 
-@base.register("lime")
+@explainer("lime", family="perturbation", signed=True, needs_gradients=False, stochastic=True, budget="num_samples",
+           quick={"num_samples": 500}, order=1)
 def lime(model, image: np.ndarray, target: int, *, num_samples: int = 1000, segmentation: str = "slic",
          segmentation_params: dict | None = None, segments: np.ndarray | None = None, kernel_width: float = 0.25,
          num_features: int | None = None, hide_color: Hide = "mean", logits: bool = False, seed: int | None = 0,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import base
+from .registry import explainer
 from .segmentation import Hide, fill_image, score_batches
 
 
@@ -30,7 +31,8 @@ def window_positions(size: int, window: int, stride: int) -> np.ndarray:
     return np.array(starts)
 
 
-@base.register("occlusion")
+@explainer("occlusion", family="perturbation", signed=True, needs_gradients=False, quick={"window": 32, "stride": 32},
+           order=3)
 def occlusion(model, image: np.ndarray, target: int, *, window: int = 32, stride: int = 16,
               baseline: Hide = 127.0, logits: bool = False, batch_size: int = base.DEFAULT_BATCH_SIZE,
               progress: bool | None = None) -> np.ndarray:

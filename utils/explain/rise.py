@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import base
+from .registry import explainer
 from .segmentation import Hide, fill_image, score_batches
 
 
@@ -73,7 +74,8 @@ def rise_masks(count: int, height: int, width: int, cells: int, p_keep: float,
     return rows @ grids @ cols.transpose(0, 2, 1)
 
 
-@base.register("rise")
+@explainer("rise", family="perturbation", signed=False, needs_gradients=False, stochastic=True, budget="num_masks",
+           quick={"num_masks": 500}, order=4)
 def rise(model, image: np.ndarray, target: int, *, num_masks: int = 1000, cells: int = 7, p_keep: float = 0.5,
          hide: Hide = 0.0, logits: bool = False, seed: int | None = 0, batch_size: int = base.DEFAULT_BATCH_SIZE,
          progress: bool | None = None) -> np.ndarray:
