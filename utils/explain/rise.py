@@ -90,11 +90,11 @@ def rise(model, image: np.ndarray, target: int, *, num_masks: int = 1000, cells:
     """
     image = base.check_image(model, image)
     target = base.check_target(model, target)
-    if not isinstance(num_masks, (int, np.integer)) or num_masks < 1:
+    if isinstance(num_masks, (bool, np.bool_)) or not isinstance(num_masks, (int, np.integer)) or num_masks < 1:
         raise ValueError(f"num_masks must be a positive integer, got {num_masks!r} (the paper uses 4000-8000).")
     if not isinstance(cells, (int, np.integer)) or not 1 <= cells <= min(image.shape[:2]):
         raise ValueError(f"cells must be an integer between 1 and the image side, got {cells!r}.")
-    if not 0 < p_keep < 1:
+    if isinstance(p_keep, (bool, np.bool_)) or not isinstance(p_keep, (int, float, np.number)) or not 0 < p_keep < 1:
         raise ValueError(f"p_keep must lie strictly between 0 and 1, got {p_keep}.")
     height, width = image.shape[:2]
     fill = fill_image(image, np.zeros((height, width), np.int64), hide)
