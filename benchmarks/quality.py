@@ -50,21 +50,34 @@ def ig_to_completeness(model, image: np.ndarray, target: int, *, tolerance: floa
 
 
 def method_options(name: str, config, image_size: int) -> dict:
-    """Options for the quality benchmark: sampling methods at ``config.quality_samples``; occlusion scaled to
-    the image; SmoothGrad at its default budget (unless ``config.smoothgrad_samples``); Integrated Gradients
-    to its completeness bound (at most ``config.ig_max_steps`` steps)."""
-    samples = config.quality_samples
-    options = {
-        "lime": {"num_samples": samples},
-        "kernel_shap": {"num_samples": samples},
-        "rise": {"num_masks": samples},
-        "smoothgrad": {"num_samples": config.smoothgrad_samples or DEFAULT_SMOOTHGRAD_SAMPLES},
-        "score_cam": {"max_maps": 128},
-        "integrated_gradients": {"tolerance": IG_TOLERANCE, "start_steps": IG_START_STEPS,
-                                 "max_steps": config.ig_max_steps},
-        "occlusion": {"window": image_size // 7, "stride": image_size // 14},
-    }
-    return dict(options.get(name, {}))
+    """Options for the quality benchmark, from the method's registered metadata (``METHODS[name].info``).
+
+    Sampling perturbation methods run at ``config.quality_samples`` (their ``budget`` option), SmoothGrad at
+    its default budget (unless ``config.smoothgrad_samples``); a fixed-cost method with a budget (Score-CAM)
+    at its ``quick`` setting; a sliding window (occlusion) scaled to the image, window 1/7 and stride 1/14 of
+    its side; Integrated Gradients to its completeness bound (:func:`ig_to_completeness`, at most
+    ``config.ig_max_steps`` steps).
+    """
+    if name == "integrated_gradients":
+        return {"tolerance": IG_TOLERANCE, "start_steps": IG_START_STEPS, "max_steps": config.ig_max_steps}
+    info = METHODS[name].info
+    if "window" in info.options:
+        return {"window": image_size // 7, "stride": image_size // 14}
+    if info.budget is None:
+        return {}
+    if not info.stochastic:
+        return {info.budget: info.quick[info.budget]}
+    if info.family == "perturbation":
+        return {info.budget: config.quality_samples}
+    return {info.budget: config.smoothgrad_samples or DEFAULT_SMOOTHGRAD_SAMPLES}
+
+
+def reduced_options(name: str, options: dict) -> dict:
+    """``options`` with a sampling method's budget halved: the sanity check and the stability score run the
+    method several times."""
+    info = METHODS[name].info
+    return {k: (v // 2 if k == info.budget and info.stochastic and isinstance(v, int) else v)
+            for k, v in options.items()}
 
 
 def method_function(name: str):
@@ -127,8 +140,7 @@ def benchmark_model(model, images: np.ndarray, targets: np.ndarray, config, mask
             if i < 3:
                 kept.append(_small(saliency))
         maps[name] = np.stack(kept)
-        small = {k: (v // 2 if isinstance(v, int) and k in ("num_samples", "num_masks") else v)
-                 for k, v in options.items()}  # the repeated runs below use half the samples
+        small = reduced_options(name, options)  # the repeated runs below use half the samples
         sanity_options = {**small, "record": sanity_record} if name == "integrated_gradients" else small
         sanity = metrics.model_randomisation_check(fn, sanity_model or model, images[0], int(targets[0]),
                                                    n_steps=config.sanity_stages, **sanity_options)

@@ -20,7 +20,6 @@ pixel, higher = more important for ``target``) and calls the model through
 """
 from __future__ import annotations
 
-import inspect
 from typing import Callable, Sequence
 
 import keras
@@ -29,6 +28,7 @@ from scipy import ndimage, stats
 from skimage.metrics import structural_similarity
 
 from .explain.base import check_image, check_target, predict
+from .explain.registry import Explainer, takes_option
 
 Method = Callable[..., np.ndarray]
 
@@ -299,9 +299,10 @@ def _resolve_method(method: str | Method) -> Method:
     return METHODS[method]
 
 
-def _accepts(fn: Method, name: str) -> bool:
-    params = inspect.signature(fn).parameters
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+def _takes_seed(fn: Method) -> bool:
+    """Whether ``fn`` samples and takes ``seed``: a registered method's ``info.stochastic``; any other callable
+    (e.g. the benchmark's IG wrapper) is asked through :func:`utils.explain.registry.takes_option`."""
+    return fn.info.stochastic if isinstance(fn, Explainer) else takes_option(fn, "seed")
 
 
 def noise_stability(method: str | Method, model: keras.Model, image: np.ndarray, target: int, *,
@@ -318,7 +319,7 @@ def noise_stability(method: str | Method, model: keras.Model, image: np.ndarray,
     image = check_image(model, image)
     if noise_std < 0 or n_copies < 1:
         raise ValueError(f"Need noise_std >= 0 and n_copies >= 1, got {noise_std} and {n_copies}.")
-    if _accepts(fn, "seed"):
+    if _takes_seed(fn):
         options.setdefault("seed", seed)
     reference = np.asarray(fn(model, image, target, **options))
     rng = np.random.default_rng(seed)
@@ -338,7 +339,7 @@ def seed_spread(method: str | Method, model: keras.Model, image: np.ndarray, tar
     the mean pairwise ``spearman`` and ``ssim`` between the maps of ``seeds``, and ``relative_std``,
     the per-pixel standard deviation over seeds divided by the mean absolute map value."""
     fn = _resolve_method(method)
-    if not _accepts(fn, "seed"):
+    if not _takes_seed(fn):
         raise ValueError("This method takes no seed, so it is deterministic: its seed spread is zero by "
                          "construction. Use noise_stability to measure its stability instead.")
     if len(seeds) < 2:
@@ -504,7 +505,7 @@ def model_randomisation_check(method: str | Method, model: keras.Model | str, im
         rest = names[1:]
         layers = [names[:1]] + [list(g) for g in np.array_split(np.array(rest, dtype=object), max(n_steps - 1, 1))
                                 if len(g)]
-    if _accepts(fn, "seed"):
+    if _takes_seed(fn):
         options.setdefault("seed", seed)
     reference = np.asarray(fn(copy, image, target, **options), np.float64)
     maps, sims = [reference], [map_similarity(reference, reference)]

@@ -59,16 +59,6 @@ RECORD_FORMAT = 2
 GENERATOR = '<meta name="generator" content="utils.pipeline">'  # marks an index.html (and its folder) as ours
 TMP_PREFIX = ".tmp-"
 
-# Settings that keep a folder run affordable on a laptop CPU (a user's options override them).
-CHEAP_OPTIONS: dict[str, dict[str, Any]] = {
-    "lime": {"num_samples": 500},
-    "kernel_shap": {"num_samples": 500},
-    "rise": {"num_masks": 500},
-    "occlusion": {"window": 32, "stride": 32},
-    "score_cam": {"max_maps": 128},
-    "smoothgrad": {"num_samples": 16},
-    "integrated_gradients": {"steps": 32},
-}
 # Deletion/insertion curves in the summary use a few coarse steps: cheap, and enough to rank maps.
 METRIC_STEPS = 16
 # Keyword arguments of the explainers that the pipeline sets itself or that do not return a map.
@@ -253,14 +243,19 @@ def check_seed(seed) -> int:
     return int(seed)
 
 
-def accepted_options(name: str) -> list[str] | None:
-    """The keyword options method ``name`` takes in a folder run (None: any, it takes ``**kwargs``)."""
+def accepted_options(name: str) -> list[str]:
+    """The keyword options method ``name`` takes in a folder run (its registered options, ``METHODS[name].info``)."""
     from .explain import METHODS
 
-    params = list(inspect.signature(METHODS[name]).parameters.values())[3:]  # after model, image, target
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in NOT_OPTIONS]
+    return [option for option in METHODS[name].info.options if option not in NOT_OPTIONS]
+
+
+def cheap_options(name: str) -> dict[str, Any]:
+    """Settings that keep a folder run affordable on a laptop CPU: the method's registered quick options
+    (a user's options override them)."""
+    from .explain import METHODS
+
+    return dict(METHODS[name].info.quick)
 
 
 def check_options(options: Mapping[str, Mapping[str, Any]] | None, names: Sequence[str]) -> dict[str, dict]:
@@ -279,7 +274,7 @@ def check_options(options: Mapping[str, Mapping[str, Any]] | None, names: Sequen
             raise PipelineError(f"options[{method!r}] must be a mapping of option names to values, got {given!r:.80}.")
         takes = accepted_options(method)
         for option in given:
-            if takes is not None and option not in takes:
+            if option not in takes:
                 listed = ", ".join(takes) if takes else "none"
                 raise PipelineError(f"{method} does not take the option {option!r}; the options it takes: {listed}.")
         checked[method] = dict(given)
@@ -467,12 +462,13 @@ class _Run:
 
 def method_options(name: str, options: Mapping[str, Mapping[str, Any]] | None, seed: int,
                    cheap: bool = True) -> dict[str, Any]:
-    """Keyword options for method ``name``: cheap defaults it takes, the user's options, and ``seed`` if it
-    takes one."""
-    takes = accepted_options(name)
-    chosen = {k: v for k, v in (CHEAP_OPTIONS.get(name, {}) if cheap else {}).items() if takes is None or k in takes}
+    """Keyword options for method ``name``: its quick options (if ``cheap``), the user's options, and ``seed``
+    if it samples (``METHODS[name].info.stochastic``)."""
+    from .explain import METHODS
+
+    chosen = cheap_options(name) if cheap else {}
     chosen.update((options or {}).get(name, {}))
-    if takes is None or "seed" in takes:
+    if METHODS[name].info.stochastic:
         chosen.setdefault("seed", seed)
     return chosen
 
@@ -530,7 +526,7 @@ def _explain(run: _Run, name: str, image: np.ndarray, target: int, folder: Path,
     saliency = np.asarray(METHODS[name](run.net, image, target, **method_options(name, run.options, run.seed,
                                                                                   run.cheap)), dtype=np.float32)
     seconds = time.perf_counter() - start
-    signed = bool(saliency.min() < 0)
+    signed = METHODS[name].info.signed
     files = {f"{name}.npy": _save_npy(folder / f"{name}.npy", saliency),
              f"{name}.png": _save_png(folder / f"{name}.png", overlay_rgb(image, saliency, signed=signed))}
     entry = {"key": key, "options": _canonical(method_options(name, run.options, run.seed, run.cheap)),
@@ -638,7 +634,7 @@ def explain_folder(input_dir: str | Path, out_dir: str | Path, methods: str | Se
     settings, input and code), ``"skipped"`` (not an image, broken, or a subfolder: ``reason`` says
     why) or ``"failed"`` (a method raised; ``reason`` says which and why; the others' maps are kept).
     ``options`` maps a method to keyword options, e.g. ``{"lime": {"num_samples": 1000}}``; with
-    ``cheap=True`` the affordable defaults of :data:`CHEAP_OPTIONS` apply first. ``recursive=True``
+    ``cheap=True`` the affordable defaults of :func:`cheap_options` apply first. ``recursive=True``
     also explains the images in subfolders. Raises :class:`PipelineError` (a ValueError) with one
     line for a bad folder, output folder, model, method, option, target or seed, and
     :class:`PipelineInterrupted` (a KeyboardInterrupt) on Ctrl-C.
