@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage, stats
 from skimage.metrics import structural_similarity
 
-from .explain.base import check_image, check_target, predict
+from .explain.base import check_count, check_image, check_target, predict
 from .explain.registry import Explainer, takes_option
 
 Method = Callable[..., np.ndarray]
@@ -468,6 +468,19 @@ def weighted_layers(model: keras.Model) -> list[str]:
     return [layer.name for layer in model.layers if layer.weights]
 
 
+def _check_layer_groups(model: keras.Model, layers: Sequence[Sequence[str]]) -> None:
+    """Refuse, before any map is computed, a group that is not a list of names of layers holding weights."""
+    weighted = set(weighted_layers(model))
+    for group in layers:
+        if isinstance(group, str):
+            raise ValueError(f"layers is a list of groups of layer names, e.g. [[{group!r}]], got the name {group!r}.")
+        for name in group:
+            if name not in weighted:
+                reason = "holds no weights" if name in {layer.name for layer in model.layers} else "does not exist"
+                raise ValueError(f"Cannot randomise layer {name!r}: it {reason} in model {model.name!r}; "
+                                 "utils.metrics.weighted_layers(model) lists the layers with weights.")
+
+
 def model_randomisation_check(method: str | Method, model: keras.Model | str, image: np.ndarray, target: int, *,
                               n_steps: int = 6, layers: Sequence[Sequence[str]] | None = None,
                               seed: int = 0, **options) -> dict:
@@ -498,7 +511,10 @@ def model_randomisation_check(method: str | Method, model: keras.Model | str, im
     copy, donor = _private_copy(model, seed)
     image = check_image(copy, image)
     target = check_target(copy, target)
-    if layers is None:
+    n_steps = check_count("n_steps", n_steps)
+    if layers is not None:
+        _check_layer_groups(copy, layers)
+    else:
         names = weighted_layers(copy)[::-1]
         if not names:
             raise ValueError("The model has no weights to randomise.")
