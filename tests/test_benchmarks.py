@@ -1,4 +1,5 @@
 """The benchmark's plumbing (benchmarks/): a tiny run of a few parts, and the structure of what it writes."""
+import inspect
 import json
 import subprocess
 import sys
@@ -61,14 +62,16 @@ def test_tiny_run_records_verdicts_twin_agreement_and_load(tiny_run):
     assert "Seed-to-seed agreement" in markdown and "Sanity verdict" in markdown and "load average" in markdown
 
 
-def _keys(tree):
+def _option_names(tree):
+    """Every key of every ``options`` dict in a results tree (the options each method ran with)."""
     if isinstance(tree, dict):
         for key, value in tree.items():
-            yield key
-            yield from _keys(value)
+            if key == "options" and isinstance(value, dict):
+                yield from value
+            yield from _option_names(value)
     elif isinstance(tree, list):
         for value in tree:
-            yield from _keys(value)
+            yield from _option_names(value)
 
 
 def test_smoothgrad_by_budget_equals_separate_runs():
@@ -116,18 +119,21 @@ def test_ig_to_completeness_meets_its_bound_and_records_it():
     assert completeness_gap(model, image, 2, saliency) == pytest.approx(record[0]["gap"], rel=1e-3, abs=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="benchmarks/results/ were recorded before the current benchmark code "
-                   "(RISE coverage normalisation, SmoothGrad at 800 samples, the VarianceScaling twin, IG to its "
-                   "completeness bound); regenerate them with `make benchmark` on a quiet machine, then drop this mark")
 def test_committed_results_come_from_the_current_code():
     """The committed results.json: current option names, IG at its completeness bound on every image,
     a usable random twin, a verdict per method, the agreement part; results.md cites only files that exist."""
-    from benchmarks.quality import IG_TOLERANCE
+    from benchmarks.quality import IG_TOLERANCE, ig_to_completeness
 
     results = ROOT / "benchmarks" / "results"
     data = json.loads((results / "results.json").read_text())
     assert data["config"]["name"] == "full"
-    assert "samples" not in set(_keys(data)), "an option name that no method has any more"
+    from utils.explain import METHODS
+
+    recorded = set(_option_names(data))
+    assert recorded, "the results record the options each method ran with"
+    taken = {option for method in METHODS.values() for option in method.info.options}
+    taken |= set(inspect.signature(ig_to_completeness).parameters)  # IG runs through its adaptive wrapper
+    assert recorded <= taken, f"option names that no method has any more: {sorted(recorded - taken)}"
     agreement = data["parts"]["agreement"]
     from utils.explain.gradients import DEFAULT_SMOOTHGRAD_SAMPLES
 
