@@ -18,6 +18,7 @@ help:
 	@echo "make unit       unit tests only;  make notebooks: nbval only;  make lint: ruff only"
 	@echo "make execute    re-execute every notebook in place (to commit fresh outputs)"
 	@echo "make benchmark  full benchmark run -> benchmarks/results/"
+	@echo "                DATA=imagenette or DATA=coco-sample: on ./get_dataset.sh's images -> benchmarks/results/DATA/"
 	@echo "make slides     every notebook as an offline reveal.js deck -> slides/index.html"
 	@echo "make site       the course website from the committed notebooks -> _site/index.html"
 
@@ -54,7 +55,7 @@ execute: install
 	$(PY) scripts/clean_notebook_outputs.py $(NOTEBOOKS)/*.ipynb
 
 benchmark: install
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(if $(DATA),--data $(DATA),)
 
 slides: install
 	$(PY) scripts/build_slides.py --out slides $(NOTEBOOKS)

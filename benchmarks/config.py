@@ -3,7 +3,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-PARTS = ("throughput", "targets", "libraries", "agreement", "photos", "cue")  # in the order they run
+PARTS = ("throughput", "targets", "libraries", "agreement", "photos", "cue", "library_quality")  # run in this order
+DATA_PARTS = ("photos", "library_quality")  # the parts that run on ``--data`` images (benchmarks.datasets)
+
+# Published rankings checked on the library_quality part's per-image scores of our methods (metric, order
+# best first, which direction is better, source); a ranking whose methods did not all run is skipped.
+RISE_PAPER = "Petsiuk et al. 2018 (RISE), ResNet50: RISE better than LIME better than Grad-CAM"
+ADEBAYO = "Adebayo et al. 2018 (sanity checks): the gradient changes with the weights, Guided Backprop barely"
+RANKINGS = (
+    ("deletion_auc", ("rise", "lime", "grad_cam"), "lower", RISE_PAPER),
+    ("insertion_auc", ("rise", "lime", "grad_cam"), "higher", RISE_PAPER),
+    ("sanity_rank_correlation_abs", ("saliency", "guided_backprop"), "lower", ADEBAYO),
+    ("sanity_rank_correlation_abs", ("grad_cam", "guided_grad_cam"), "lower", ADEBAYO),
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,23 @@ class Config:
     smoothgrad_budgets: tuple[int, ...] = (25, 50, 100, 200, 400, 800)
     methods: tuple[str, ...] | None = None    # None = every method in METHODS
     target_groups: tuple[str, ...] = ("perturbation", "grad_cam", "score_cam", "integrated_gradients")
+    # library_quality (benchmarks.library_quality): library maps next to ours, per image, with intervals
+    library_photos: int = 25            # bundled photos (Lite0)
+    library_cue_images: int = 200       # planted-cue test images per cue model
+    library_samples: int = 300          # matched budget of lime / shap Partition and of our lime / KernelSHAP
+    library_gradient_samples: int = 64  # shap GradientExplainer nsamples (matched) = our IG steps
+    library_smoothgrad_samples: int = 50  # tf-keras-vis SmoothGrad (matched) = our SmoothGrad samples
+    library_score_cam_maps: int = 128   # tf-keras-vis Scorecam max_N (matched) = our Score-CAM max_maps
+    library_default_budget_cap: int | None = None  # caps a library default's budget (quick runs; None: true defaults)
+    library_mufidelity_samples: int = 64  # subsets of MuFidelity per map
+    library_pgi_samples: int = 8        # noise draws of PGI / PGU per map
+    library_sanity_images: int = 8      # images with the randomisation check and the stability score
+    library_resamples: int = 2000       # bootstrap resamples of every interval
+    library_adapters: tuple[str, ...] | None = None  # None = every adapter in library_quality.ADAPTERS
+    library_extra_ours: tuple[str, ...] = ("rise", "guided_backprop", "guided_grad_cam")  # for the rankings
+    library_rankings: tuple = RANKINGS
+    data: str | None = None             # run the per-image parts on this data set (benchmarks.datasets)
+    data_limit: int | None = None       # at most this many of its images (None: all)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -43,7 +72,11 @@ QUICK = Config(name="quick", photos=1, cue_images=2, repeats=1, perturbation_sam
                ig_steps=16, lime_library_batches=(10, 256), shap_evals=64, metric_steps=8, quality_samples=32,
                ig_max_steps=128, smoothgrad_samples=25,
                sanity_stages=1, stability_repeats=2, throughput_batches=(1, 16, 32), agreement_photos=1,
-               agreement_masks=128, agreement_scores=("probability",), smoothgrad_budgets=(25, 50))
+               agreement_masks=128, agreement_scores=("probability",), smoothgrad_budgets=(25, 50),
+               library_photos=1, library_cue_images=3, library_samples=32, library_gradient_samples=8,
+               library_smoothgrad_samples=4, library_score_cam_maps=16, library_default_budget_cap=32,
+               library_mufidelity_samples=8, library_pgi_samples=2, library_sanity_images=1, library_resamples=500,
+               library_extra_ours=())
 
 
 def tiny(config: Config = QUICK) -> Config:
@@ -52,4 +85,9 @@ def tiny(config: Config = QUICK) -> Config:
                    lime_library_batches=(32,), shap_evals=32, metric_steps=4, quality_samples=32,
                    sanity_stages=1, stability_repeats=2, throughput_batches=(1, 16), cue_images=2,
                    agreement_photos=1, agreement_masks=32, smoothgrad_budgets=(4, 8),
-                   methods=("grad_cam", "saliency"), target_groups=("grad_cam",))
+                   methods=("grad_cam", "saliency"), target_groups=("grad_cam",),
+                   library_photos=1, library_cue_images=2, library_samples=16, library_gradient_samples=4,
+                   library_smoothgrad_samples=2, library_score_cam_maps=4, library_default_budget_cap=8,
+                   library_mufidelity_samples=4, library_pgi_samples=1, library_sanity_images=0,
+                   library_resamples=200, library_adapters=("tf_keras_vis_gradcam", "lime_image"),
+                   library_extra_ours=())

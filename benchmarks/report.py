@@ -168,6 +168,81 @@ def _model_detail_lines(model_name: str, block: dict) -> list[str]:
     return lines
 
 
+LIBRARY_COLUMNS = [("seconds", "s"), ("model_evaluations", "model evaluations"),
+                   ("deletion_auc", "deletion AUC (lower better)"), ("insertion_auc", "insertion AUC (higher better)"),
+                   ("pointing_game", "pointing game"), ("relevance_mass", "relevance mass"),
+                   ("mufidelity", "MuFidelity"), ("pgi", "PGI (higher better)"), ("pgu", "PGU (lower better)"),
+                   ("sanity_rank_correlation_abs", "sanity: rank corr. of abs(map), all layers randomised"),
+                   ("stability", "stability")]
+
+
+def _interval(summary: dict | None) -> str:
+    """'mean [low, high]' of a bootstrap summary (benchmarks.statistics.bootstrap_mean), '-' when empty."""
+    if not summary or summary.get("mean") is None:
+        return "-"
+    if summary["n"] < 2:
+        return f"{_fmt(summary['mean'])} (n={summary['n']})"
+    return f"{_fmt(summary['mean'])} [{_fmt(summary['low'])}, {_fmt(summary['high'])}]"
+
+
+def _library_lines(block: dict) -> list[str]:
+    """library_quality: per model, library rows next to ours with 95% intervals; rankings; sample sizes."""
+    adapters = block.get("adapters", {})
+    lines = ["## Libraries against our implementations, scored on the same images (library_quality)", "",
+             "Each cell is the mean over images with its 95% percentile-bootstrap interval (benchmarks.statistics). "
+             "`default`: the library as documented; `matched`: the settings that match ours (table below). "
+             "`vs ours`: paired test over the same images on deletion / insertion AUC (reproduced = the library "
+             "row is better, not reproduced = ours is, not resolved = the images do not decide).", ""]
+    for model_name, model in block.get("models", {}).items():
+        lines += [f"### `{model_name}`", ""]
+        if model.get("unavailable"):
+            lines += [f"Not measured: {model['unavailable']}", ""]
+            continue
+        lines += [f"{model['images']} images; {model.get('note', '')}", ""]
+        if model.get("mask_share"):
+            lines += [f"Ground-truth share of the image (the pointing game's chance level): "
+                      f"{_interval(model['mask_share'])}.", ""]
+        head = ["method", "variant", "explainer"] + [title for _, title in LIBRARY_COLUMNS] + ["vs ours (del / ins)"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for row in model["rows"]:
+            vs = row.get("vs_ours", {})
+            verdicts = " / ".join(vs[k]["verdict"] if k in vs else "-" for k in ("deletion_auc", "insertion_auc"))
+            cells = [row["method"], row["variant"], f"{row['explainer']} ({row['library']})"]
+            cells += [_interval(row["summary"].get(key)) for key, _ in LIBRARY_COLUMNS]
+            cells.append(verdicts if row["variant"] != "ours" else "")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        for check in model.get("rankings", []):
+            pairs = "; ".join(f"{p['claim']}: {p['verdict']} (n={p['n']}, mean difference {_fmt(p['mean_difference'])}"
+                              f" [{_fmt(p['low'])}, {_fmt(p['high'])}], Wilcoxon p {_fmt(p['wilcoxon_p'])})"
+                              for p in check["pairs"])
+            lines.append(f"- Ranking {' > '.join(check['order'])} by {check['metric']} ({check['source']}): "
+                         f"**{check['verdict']}**. {pairs}")
+        size = model.get("sample_size")
+        if size:
+            pilot = size.get("pilot")
+            bound = size["bound"]
+            text = (f"- Images to resolve a pointing-game difference of {size['delta']} (paired, alpha "
+                    f"{bound['alpha']}, power {bound['power']}): binomial bound {bound['n']} "
+                    f"({bound['n_wilcoxon']} for the Wilcoxon test)")
+            if pilot:
+                text += (f"; from this run's hits as a pilot, hardest of {size['pairs']} pairs "
+                         f"({pilot['pair'][0]} vs {pilot['pair'][1]}, variance {_fmt(pilot['variance'])}): "
+                         f"{pilot['n_wilcoxon']}, median over the pairs {size['pilot_median_n_wilcoxon']}; this run "
+                         f"used {size['images']} ({'enough' if size['enough_by_pilot'] else 'not enough'} for the "
+                         "hardest pair)")
+            lines.append(text + ".")
+        lines.append("")
+    if adapters:
+        lines += ["### Settings of each library call", "",
+                  "| adapter | library | call | ours | default | matched | why matched |", "|---" * 7 + "|"]
+        for key, a in adapters.items():
+            lines.append(f"| {key} | {a['library']} | `{a['api']}` | {a['ours']} {a['ours_settings'] or ''} | "
+                         f"{a['default']} | {a['matched']} | {a['why_matched']} |")
+        lines.append("")
+    return lines
+
+
 def write_markdown(results: dict, out_dir: Path) -> Path:
     """results.md: the targets section first (MET / MISSED with ratios), then every table."""
     parts = results.get("parts", {})
@@ -222,6 +297,8 @@ def write_markdown(results: dict, out_dir: Path) -> Path:
             lines += [f"{block.get('images', '?')} images; {block.get('note', '')}", ""]
             lines += _table(block["methods"], QUALITY_COLUMNS) + [""]
             lines += _model_detail_lines(model_name, block)
+    if "library_quality" in parts:
+        lines += _library_lines(parts["library_quality"])
     if results.get("notes"):
         lines += ["## Notes (written after this run, from its numbers)", ""]
         lines += [f"- {n}" for n in results["notes"]] + [""]

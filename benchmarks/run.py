@@ -4,9 +4,13 @@ from __future__ import annotations
 import datetime
 import os
 import statistics
+import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from utils.data import load_image, sample_images
 from utils.explain import base
@@ -67,7 +71,62 @@ def run_agreement(config, out_dir=None) -> dict:
 def run_photos(config, out_dir) -> dict:
     from . import quality
 
+    if config.data:
+        return {"models": {"efficientnet_lite0": photos_on_data(config, out_dir, log=_log)}}
     return {"models": {"efficientnet_lite0": quality.photo_benchmark(config, out_dir, log=_log)}}
+
+
+ROUGH_PHOTO_SECONDS = 60.0  # seconds per image of the photos part when no run of the same sizes is recorded
+
+
+def previous_part(part: str, config, out_dir) -> dict | None:
+    """The part's block from an earlier run of the same sizes: in ``out_dir``, else in the committed results."""
+    for folder in (Path(out_dir), report.RESULTS_DIR):
+        results = report.load_results(folder)
+        if results.get("config", {}).get("name") == config.name and part in results.get("parts", {}):
+            return results["parts"][part]
+    return None
+
+
+def photo_seconds_estimate(config, images: int, out_dir) -> tuple[float, str]:
+    """Seconds of the photos part on ``images`` images, from a recorded run of the same sizes if any."""
+    block = previous_part("photos", config, out_dir) or {}
+    lite0 = block.get("models", {}).get("efficientnet_lite0", {})
+    if block.get("seconds") and lite0.get("images"):
+        return images * block["seconds"] / lite0["images"], "the recorded run"
+    return images * ROUGH_PHOTO_SECONDS, "a rough full-size figure"
+
+
+def photos_on_data(config, out_dir, log=print) -> dict:
+    """Every method of the photos part (:func:`benchmarks.quality.benchmark_model`) on ``config.data``'s images,
+    one method at a time under a progress bar (methods x images)."""
+    from tqdm import tqdm
+
+    from utils.explain import METHODS
+
+    from . import datasets, quality
+
+    model = load_model()
+    data = datasets.load(config.data, limit=config.data_limit)
+    targets = data.targets if data.targets is not None else base.predict(model, data.images).argmax(axis=1)
+    twin_photos = np.stack([load_image(sample_images()[n]) for n in quality.TWIN_CHECK_PHOTOS])
+    twin = quality.check_random_twin("efficientnet_lite0", twin_photos, log=log)
+    block = {"methods": [], "curves": {}, "_maps": {}, "_sanity_maps": {}}
+    methods = list(config.methods or METHODS)
+    with tqdm(total=len(methods) * len(data.images), desc=f"photos on {config.data}", unit="map",
+              file=sys.stderr) as bar:
+        for name in methods:
+            one = quality.benchmark_model(model, data.images, targets, replace(config, methods=(name,)),
+                                          masks=data.masks, sanity_model="efficientnet_lite0", log=log)
+            block["methods"] += one["methods"]
+            for key in ("curves", "_maps", "_sanity_maps"):
+                block[key].update(one[key])
+            bar.update(len(data.images))
+    block.update({"random_twin": {**twin, "photos": list(quality.TWIN_CHECK_PHOTOS)}, "images": len(data.images),
+                  "photos": data.names, "targets": [int(t) for t in targets], "data": config.data,
+                  "note": data.note + "; sanity check and stability on the first image"})
+    quality._store_maps(block, out_dir, "efficientnet_lite0")
+    return block
 
 
 def run_cue(config, out_dir) -> dict:
@@ -76,8 +135,32 @@ def run_cue(config, out_dir) -> dict:
     return {"models": quality.cue_benchmark(config, out_dir, log=_log)}
 
 
+def run_library_quality(config, out_dir) -> dict:
+    from . import library_quality
+
+    return library_quality.run_library_quality(config, out_dir, log=_log,
+                                               previous=previous_part("library_quality", config, out_dir))
+
+
 RUNNERS = {"throughput": run_throughput, "targets": run_targets, "libraries": run_libraries,
-           "agreement": run_agreement, "photos": run_photos, "cue": run_cue}
+           "agreement": run_agreement, "photos": run_photos, "cue": run_cue, "library_quality": run_library_quality}
+
+
+def estimate_data_run(parts, config, out_dir) -> str:
+    """One line, printed before a ``--data`` run starts: how many images and about how long."""
+    from . import datasets, library_quality
+
+    n = datasets.count(config.data, config.data_limit)
+    total, sources = 0.0, set()
+    if "photos" in parts:
+        seconds, how = photo_seconds_estimate(config, n, out_dir)
+        total, sources = total + seconds, sources | {how}
+    if "library_quality" in parts:
+        seconds, how = library_quality.estimate_seconds(config, {"efficientnet_lite0": n},
+                                                        previous_part("library_quality", config, out_dir))
+        total, sources = total + seconds, sources | {how}
+    return (f"{config.data}: {n} images; parts {', '.join(parts)}; estimated {total / 60:.0f} min on this machine "
+            f"(from {' and '.join(sorted(sources))})")
 
 
 class LoadSampler:
@@ -107,13 +190,19 @@ class LoadSampler:
                 "samples": len(self.samples), "interval_s": self.interval}
 
 
-def run_parts(parts, out_dir: Path, quick: bool = False, tiny: bool = False) -> dict:
-    """Run ``parts`` with the quick/full/tiny sizes and write the merged results to ``out_dir``."""
+def run_parts(parts, out_dir: Path, quick: bool = False, tiny: bool = False, data: str | None = None,
+              data_limit: int | None = None) -> dict:
+    """Run ``parts`` with the quick/full/tiny sizes and write the merged results to ``out_dir``; with ``data``
+    the per-image parts run on that data set's images (benchmarks.datasets)."""
     config = configs.tiny() if tiny else configs.QUICK if quick else configs.FULL
+    config = replace(config, data=data, data_limit=data_limit)
     base.SHOW_PROGRESS = False
+    if data:
+        _log(estimate_data_run(parts, config, out_dir))
     results = report.load_results(out_dir)
-    if results.get("config", {}).get("name") != config.name:
-        results = {"parts": {}}  # never mix sizes in one table
+    recorded = results.get("config", {})
+    if recorded.get("name") != config.name or recorded.get("data") != config.data:
+        results = {"parts": {}}  # never mix sizes (or data sets) in one table
     results["parts"].pop("notes", None)  # notes describe the run they were written for
     results.pop("notes", None)
     results["config"] = config.as_dict()
