@@ -39,6 +39,7 @@ HIDE_OUTPUT_TAG = "hide-output"
 THUMBNAIL_TAG = "thumbnail"
 _REVEALS_ANSWER = re.compile(r"\.\s*(hint|solution)\s*\(")
 _NOTEBOOK_LINK = re.compile(r"\[([^\]]+)\]\((?:\./)?notebooks/([\w.-]+)\.ipynb\)")
+_LINKED_IMAGE = re.compile(r"\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _RELATIVE_LINK = re.compile(r"\[([^\]]+)\]\((?!https?:|mailto:|#)[^)]*\)")
 _MD_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
@@ -65,13 +66,14 @@ def first_png(nb: nbformat.NotebookNode) -> bytes | None:
     return None
 
 
-def write_thumbnail(png: bytes, dest: Path, width: int = THUMB_WIDTH) -> None:
-    """Shrink a PNG to `width` pixels wide (never enlarge) and save it as dest."""
+def write_thumbnail(png: bytes, dest: Path | io.BytesIO, width: int = THUMB_WIDTH) -> None:
+    """Shrink a PNG to `width` pixels wide (never enlarge) and save it to dest (a path or a buffer)."""
     image = Image.open(io.BytesIO(png)).convert("RGB")
     if image.width > width:
         image = image.resize((width, max(1, round(image.height * width / image.width))), Image.LANCZOS)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    image.save(dest, optimize=True)
+    if isinstance(dest, Path):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    image.save(dest, format="PNG", optimize=True)
 
 
 def notebook_title(nb: nbformat.NotebookNode, fallback: str) -> str:
@@ -169,7 +171,10 @@ def course_map(table: list[str], entries: dict[str, Entry]) -> str:
     else:
         header, rows = _cells(table[0]), [_cells(row) for row in table[2:]]
         # Run times are about executing a notebook, not reading it: the site leaves them out.
-        keep = [i for i, name in enumerate(header) if "time" not in name.lower()]
+        # The README's own thumbnails point into docs/: the site draws its own column of them.
+        rows = [[_IMAGE.sub("", _LINKED_IMAGE.sub("", c)).strip() for c in cells] for cells in rows]
+        keep = [i for i, name in enumerate(header) if "time" not in name.lower()
+                and (not rows or any(i < len(cells) and cells[i] for cells in rows))]
         header = [header[i] for i in keep]
         rows = [[cells[i] if i < len(cells) else "" for i in keep] for cells in rows]
     body: list[tuple[Entry, list[str]]] = []

@@ -44,8 +44,9 @@ MATHJAX_URL = f"{ASSETS}/mathjax/es5/tex-svg.js"
 SLIDE_WIDTH, SLIDE_HEIGHT = 1280, 720
 # In the exported decks, code cells longer than this fold into a click-to-open block (RISE, live,
 # shows them whole) and figures are at most this tall, so that a result fits on its slide.
-FOLD_CODE_LINES = 12
-IMAGE_MAX_HEIGHT = 600
+FOLD_CODE_LINES = 8
+IMAGE_MAX_HEIGHT = 480
+TEXT_MAX_HEIGHT = 240  # px of printed output before it scrolls in its box
 
 # Files of reveal.js a deck loads (relative to the package's revealjs folder).
 REVEAL_FILES = (
@@ -186,6 +187,7 @@ def build(notebooks: list[Path], out_dir: Path) -> list[Path]:
             "metadata": {"name": notebook.stem},
             "slides_fold_code_lines": FOLD_CODE_LINES,
             "slides_image_max_height": IMAGE_MAX_HEIGHT,
+            "slides_text_max_height": TEXT_MAX_HEIGHT,
         }
         body, _ = exporter.from_notebook_node(nb, resources=resources)
         deck = out_dir / deck_name(notebook)

@@ -1,12 +1,12 @@
 """Every slide deck and every page of the website, opened in a real headless Chromium.
 
-Builds the decks (`scripts/build_slides.py`) and the site (`scripts/build_site.py`) from notebooks/
-into a temporary folder, plus decks from copies of the notebooks given slide metadata by
-`scripts/add_slide_metadata.py` (the committed notebooks are never written). Each page is opened
+Builds the decks (`scripts/build_slides.py`) and the site (`scripts/build_site.py`) from the committed
+notebooks into a temporary folder (the notebooks are never written). Each page is opened
 with the browser's network switched off and must show: no console error (SEVERE log entry), no
 request to anything but local files, every <img> decoded (naturalWidth > 0) and every internal link
 resolving (the file exists, and so does the #anchor). Decks must start (reveal.js marks `.reveal`
-ready) and, built from notebooks with slide metadata, hold 10 to 80 slides. A screenshot of each
+ready), hold 10 to 80 slides, and every slide must fit one 1280x720 screen (the deck shrinks a taller
+slide, but not below MIN_FIT) with at most MAX_WORDS words of visible markdown. A screenshot of each
 deck's first slide and each page's first screen (1280x720) goes to test-artifacts/browser/, with
 summary.json (counts, slide words, timings).
 
@@ -30,7 +30,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import add_slide_metadata  # noqa: E402
 import build_site  # noqa: E402
 import build_slides  # noqa: E402
 
@@ -61,6 +60,8 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 WIDTH, HEIGHT = 1280, 720
 LOAD_TIMEOUT = 30.0
 MIN_SLIDES, MAX_SLIDES = 10, 80
+MAX_WORDS = 125  # "no slide over ~120 words": scripts/add_slide_metadata.py splits at 120
+MIN_FIT = 0.7  # the smallest shrink factor the deck template applies to a tall slide
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -74,9 +75,10 @@ CHROMIUM_FLAGS = (
 )
 LOCAL_SCHEMES = ("file:", "data:", "about:", "blob:", "chrome:", "chrome-extension:", "devtools:")
 
-SUMMARY: dict = {"decks": {}, "decks_with_metadata": {}, "pages": {}, "build_seconds": {}}
+SUMMARY: dict = {"decks": {}, "pages": {}, "build_seconds": {}}
 
-# Per leaf slide: its height and the words of its visible markdown (speaker notes excluded).
+# Per leaf slide: its natural height, the factor the deck shrank it by to fit the canvas, and the words
+# of its visible markdown (speaker notes excluded), and the factor its figures were shrunk by (1: not).
 SLIDE_STATS_JS = """
 Reveal.configure({transition: 'none', backgroundTransition: 'none'});
 const out = [];
@@ -86,40 +88,26 @@ for (const s of Reveal.getSlides()) {
   const words = [...s.querySelectorAll('.jp-MarkdownCell')].filter(c => !c.closest('aside'))
     .map(c => c.innerText.split(/\\s+/).filter(w => /[A-Za-z0-9]/.test(w)).length)
     .reduce((a, b) => a + b, 0);
-  out.push([s.scrollHeight, words]);
+  out.push([Number(s.dataset.naturalHeight || s.scrollHeight), Number(s.dataset.fit || 1), words,
+            Number(s.dataset.figuresShrunk || 1)]);
 }
 Reveal.slide(0, 0, 0);
 return out;
 """
 
 
-def _copy_with_metadata(notebooks: list[Path], folder: Path) -> list[Path]:
-    """Copies of the notebooks with the slide-metadata rules applied (the originals are untouched)."""
-    folder.mkdir(parents=True)
-    copies = []
-    for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
-        add_slide_metadata.apply(nb)
-        nbformat.write(nb, folder / path.name)
-        copies.append(folder / path.name)
-    return copies
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict[str, Path]:
-    """The decks, the decks from metadata-added copies, and the site, built once for the module."""
+    """The decks and the site, built once for the module."""
     base = tmp_path_factory.mktemp("browser")
     start = time.perf_counter()
     build_slides.build(NOTEBOOKS, base / "slides")
     SUMMARY["build_seconds"]["slides"] = round(time.perf_counter() - start, 1)
     start = time.perf_counter()
-    build_slides.build(_copy_with_metadata(NOTEBOOKS, base / "with_metadata"), base / "slides_with_metadata")
-    SUMMARY["build_seconds"]["slides_with_metadata"] = round(time.perf_counter() - start, 1)
-    start = time.perf_counter()
     # one Sphinx process: -j would fork this pytest process, which may hold TensorFlow's threads
     assert build_site.build(NOTEBOOKS, base / "site", base / "site_work", jobs="1") == 0
     SUMMARY["build_seconds"]["site"] = round(time.perf_counter() - start, 1)
-    return {"slides": base / "slides", "slides_with_metadata": base / "slides_with_metadata", "site": base / "site"}
+    return {"slides": base / "slides", "site": base / "site"}
 
 
 @pytest.fixture(scope="module")
@@ -213,39 +201,28 @@ def check_page(driver, path: Path, ready_js: str, screenshot: Path) -> dict:
 
 
 @pytest.mark.parametrize("stem", STEMS)
-def test_deck_as_committed(built, browser, stem):
+def test_deck(built, browser, stem):
     deck = built["slides"] / f"{stem}.slides.html"
     counts = check_page(
         browser, deck, "return !!document.querySelector('.reveal.ready')", ARTIFACTS / "slides" / f"{stem}.png"
     )
     total = browser.execute_script("return Reveal.getTotalSlides()")
-    nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
-    has_metadata = all("slide_type" in c.metadata.get("slideshow", {}) for c in nb.cells)
-    SUMMARY["decks"][stem] = {**counts, "slides": total, "notebook_has_slide_metadata": has_metadata}
-    assert total >= 1
-    if has_metadata:  # once the committed notebooks carry the metadata, their own decks must fit too
-        assert MIN_SLIDES <= total <= MAX_SLIDES, total
-
-
-@pytest.mark.parametrize("stem", STEMS)
-def test_deck_with_slide_metadata(built, browser, stem):
-    deck = built["slides_with_metadata"] / f"{stem}.slides.html"
-    counts = check_page(
-        browser,
-        deck,
-        "return !!document.querySelector('.reveal.ready')",
-        ARTIFACTS / "slides_with_metadata" / f"{stem}.png",
-    )
-    total = browser.execute_script("return Reveal.getTotalSlides()")
     stats = browser.execute_script(SLIDE_STATS_JS)
-    SUMMARY["decks_with_metadata"][stem] = {
+    fits = [fit for _, fit, _, _ in stats]
+    SUMMARY["decks"][stem] = {
         **counts,
         "slides": total,
-        "longest_slide_words": max(words for _, words in stats),
-        "slides_over_120_words": sum(words > 120 for _, words in stats),
-        "slides_taller_than_720px": sum(height > HEIGHT for height, _ in stats),
+        "longest_slide_words": max(words for _, _, words, _ in stats),
+        "slides_shrunk_to_fit": sum(fit < 1 for fit in fits),
+        "smallest_fit": min(fits),
+        "tallest_natural_px": max(height for height, _, _, _ in stats),
+        "slides_with_figures_shrunk": sum(scale < 1 for _, _, _, scale in stats),
     }
     assert MIN_SLIDES <= total <= MAX_SLIDES, f"{stem}: {total} slides"
+    wordy = [(n, words) for n, (_, _, words, _) in enumerate(stats, 1) if words > MAX_WORDS]
+    assert not wordy, f"{stem}: slides over {MAX_WORDS} words (slide number, words): {wordy}"
+    too_tall = [(n, height) for n, (height, _, _, _) in enumerate(stats, 1) if height * MIN_FIT > HEIGHT + 1]
+    assert not too_tall, f"{stem}: slides taller than {HEIGHT / MIN_FIT:.0f} px even shrunk (slide, px): {too_tall}"
 
 
 @pytest.mark.parametrize("page", SITE_PAGES)
@@ -260,6 +237,14 @@ def test_site_page(built, browser, page):
         nb = nbformat.read(ROOT / f"{page}.ipynb", as_version=4)
         figures = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
         assert counts["images"] >= figures, f"{page}: {counts['images']} images for {figures} figures"
+        from utils.exercises import all_exercises
+
+        exercises = all_exercises().get(f"nb{Path(page).name[:2]}", [])
+        hints = browser.execute_script(
+            "return [...document.querySelectorAll('details')].filter(d => !d.open && "
+            "d.querySelector('summary') && d.querySelector('summary').innerText.trim() === 'Hint').length")
+        SUMMARY["pages"][page]["folded_hints"] = hints
+        assert hints >= len(exercises), f"{page}: {hints} folded hints for {len(exercises)} exercises"
 
 
 def test_site_search_works_offline(built, browser):

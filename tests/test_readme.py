@@ -26,3 +26,13 @@ def test_readme_states_the_slowest_cell():
     match = re.search(r"the slowest cell takes (\d+) s", README)
     assert match, "the README says how long the slowest cell takes"
     assert abs(int(match.group(1)) - slowest) <= max(2, 0.1 * slowest), (match.group(1), slowest)
+
+
+def test_course_map_thumbnails_are_current_and_shown():
+    """docs/thumbnails/ holds each notebook's first figure as committed (scripts/thumbnails.py), and the
+    README's course map shows each of them."""
+    from thumbnails import FOLDER, main
+
+    assert main(["--check"]) == 0, "stale thumbnails: run python scripts/thumbnails.py"
+    for path in sorted(FOLDER.glob("*.png")):
+        assert f"(docs/thumbnails/{path.name})" in README, path.name
