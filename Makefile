@@ -53,6 +53,8 @@ execute: install
 		$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
 	done
 	$(PY) scripts/clean_notebook_outputs.py $(NOTEBOOKS)/*.ipynb
+	$(PY) scripts/add_slide_metadata.py $(NOTEBOOKS)/*.ipynb
+	$(PY) scripts/thumbnails.py
 
 benchmark: install
 	$(PY) -m benchmarks $(if $(DATA),--data $(DATA),)
