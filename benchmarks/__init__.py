@@ -14,5 +14,8 @@ Modules:
 * :mod:`benchmarks.targets`: the issue's speed targets, each a ratio measured back to back;
 * :mod:`benchmarks.agreement`: seed-to-seed agreement of RISE (two normalisations) and SmoothGrad (per budget);
 * :mod:`benchmarks.quality`: time, model calls and quality metrics of every method in ``METHODS``;
+* :mod:`benchmarks.library_quality`: the libraries' maps scored like ours, per image, next to ours;
+* :mod:`benchmarks.statistics`: bootstrap intervals, paired tests of rankings, pointing-game sample sizes;
+* :mod:`benchmarks.datasets`: the images of ``./get_dataset.sh`` for ``--data imagenette`` / ``coco-sample``;
 * :mod:`benchmarks.report`: results.md, results.json and the plots.
 """

@@ -45,6 +45,7 @@ class Config:
     methods: tuple[str, ...] | None = None    # None = every method in METHODS
     target_groups: tuple[str, ...] = ("perturbation", "grad_cam", "score_cam", "integrated_gradients")
     # library_quality (benchmarks.library_quality): library maps next to ours, per image, with intervals
+    library_models: tuple[str, ...] = ("efficientnet_lite0", "cue_resnet", "cue_mobilenet")  # photos / cue
     library_photos: int = 25            # bundled photos (Lite0)
     library_cue_images: int = 200       # planted-cue test images per cue model
     library_samples: int = 300          # matched budget of lime / shap Partition and of our lime / KernelSHAP
@@ -73,7 +74,8 @@ QUICK = Config(name="quick", photos=1, cue_images=2, repeats=1, perturbation_sam
                ig_max_steps=128, smoothgrad_samples=25,
                sanity_stages=1, stability_repeats=2, throughput_batches=(1, 16, 32), agreement_photos=1,
                agreement_masks=128, agreement_scores=("probability",), smoothgrad_budgets=(25, 50),
-               library_photos=1, library_cue_images=3, library_samples=32, library_gradient_samples=8,
+               library_models=("cue_resnet",), library_photos=1, library_cue_images=3, library_samples=32,
+               library_gradient_samples=8,
                library_smoothgrad_samples=4, library_score_cam_maps=16, library_default_budget_cap=32,
                library_mufidelity_samples=8, library_pgi_samples=2, library_sanity_images=1, library_resamples=500,
                library_extra_ours=())
@@ -86,6 +88,7 @@ def tiny(config: Config = QUICK) -> Config:
                    sanity_stages=1, stability_repeats=2, throughput_batches=(1, 16), cue_images=2,
                    agreement_photos=1, agreement_masks=32, smoothgrad_budgets=(4, 8),
                    methods=("grad_cam", "saliency"), target_groups=("grad_cam",),
+                   library_models=("efficientnet_lite0", "cue_resnet", "cue_mobilenet"),
                    library_photos=1, library_cue_images=2, library_samples=16, library_gradient_samples=4,
                    library_smoothgrad_samples=2, library_score_cam_maps=4, library_default_budget_cap=8,
                    library_mufidelity_samples=4, library_pgi_samples=1, library_sanity_images=0,

@@ -679,7 +679,8 @@ def _photo_set(config, lite0):
 
 def run_library_quality(config, out_dir=None, log=print, previous: dict | None = None) -> dict:
     """The part ``library_quality``: every adapter and our methods on the photos (Lite0) and the planted-cue
-    images (both cue models), or on ``config.data`` alone when set; means, intervals, paired comparisons.
+    images (the cue models), those of ``config.library_models``, or on ``config.data`` alone (Lite0) when set;
+    means, intervals, paired comparisons.
     Prints its time estimate first; shows a progress bar with ``config.data`` (or on a terminal)."""
     from utils.data import load_image, sample_images
     from utils.models import load_model
@@ -688,27 +689,31 @@ def run_library_quality(config, out_dir=None, log=print, previous: dict | None =
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes for each model copy
     progress = bool(config.data) or sys.stderr.isatty()
-    lite0 = load_model()
-    images, targets, masks, names, note = _photo_set(config, lite0)
-    cue_count = 0 if config.data else config.library_cue_images
-    counts = {"efficientnet_lite0": len(images), **({"cue_resnet": cue_count, "cue_mobilenet": cue_count}
-                                                     if cue_count else {})}
+    wanted = ("efficientnet_lite0",) if config.data else config.library_models
+    cue_names = [n for n in ("cue_resnet", "cue_mobilenet") if n in wanted] if config.library_cue_images else []
+    lite0 = load_model() if "efficientnet_lite0" in wanted else None
+    photo_set = _photo_set(config, lite0) if lite0 is not None else None
+    counts = {**({"efficientnet_lite0": len(photo_set[0])} if photo_set else {}),
+              **{n: config.library_cue_images for n in cue_names}}
     estimate, how = estimate_seconds(config, counts, previous)
     log(f"library_quality: {sum(counts.values())} images, {len(build_variants(config))} rows per image; "
         f"estimated {estimate / 60:.1f} min (from {how})")
-    twin_photos = np.stack([load_image(sample_images()[n]) for n in TWIN_CHECK_PHOTOS])
-    twin = check_random_twin("efficientnet_lite0", twin_photos, log=log)
-    block = benchmark_set(lite0, images, targets, masks, config, sanity_model="efficientnet_lite0", log=log,
-                          progress=progress, label="efficientnet_lite0")
-    models = {"efficientnet_lite0": {**block, "names": list(names), "note": note, "random_twin": twin}}
-    if masks is not None:
-        models["efficientnet_lite0"]["sample_size"] = pointing_game_sample_sizes(block)
-    if cue_count:
+    models = {}
+    if photo_set:
+        images, targets, masks, names, note = photo_set
+        twin_photos = np.stack([load_image(sample_images()[n]) for n in TWIN_CHECK_PHOTOS])
+        twin = check_random_twin("efficientnet_lite0", twin_photos, log=log)
+        block = benchmark_set(lite0, images, targets, masks, config, sanity_model="efficientnet_lite0", log=log,
+                              progress=progress, label="efficientnet_lite0")
+        models["efficientnet_lite0"] = {**block, "names": list(names), "note": note, "random_twin": twin}
+        if masks is not None:
+            models["efficientnet_lite0"]["sample_size"] = pointing_game_sample_sizes(block)
+    if cue_names:
         from utils.cue_data import make_cue_images
         from utils.cue_models import training_record
 
-        cue = make_cue_images(cue_count, seed=training_record()["test_seed"])
-        for name in ("cue_resnet", "cue_mobilenet"):
+        cue = make_cue_images(config.library_cue_images, seed=training_record()["test_seed"])
+        for name in cue_names:
             try:
                 model = load_model(name)
             except (OSError, ValueError, RuntimeError) as err:
