@@ -270,6 +270,7 @@ class Adapter:
     default_budget: str | None = None
     needs_background: bool = False
     ours_options: dict = field(default_factory=dict)
+    why_default: str = "the call's own defaults, as its documentation shows it"
 
 
 ADAPTERS: dict[str, Adapter] = {
@@ -290,7 +291,10 @@ ADAPTERS: dict[str, Adapter] = {
                     "hide_color=None) and lime's kernel width; matched gives lime our segments and our sample "
                     "budget, so only lime's sampling and ridge fit differ (the batch size changes no number)",
         budget="num_samples", budget_field="library_samples", ours_budget="num_samples",
-        default_budget="num_samples"),
+        default_budget="num_samples",
+        why_default="explain_instance's defaults with labels=(target,) and top_labels=None (to get the target's "
+                    "weights); its default quickshift segmentation runs on the image scaled to [0, 1], the range "
+                    "scikit-image expects of a float image"),
     "shap_partition": Adapter(
         "shap", "shap.explainers.Partition + shap.maskers.Image('blur(128,128)')", "kernel_shap", shap_partition,
         default={"masker": "blur(128,128)", "max_evals": 500, "batch_size": "auto", "output": "probability"},
@@ -310,7 +314,10 @@ ADAPTERS: dict[str, Adapter] = {
                     "logit, as ours, with the path points drawn at random instead of on a trapezoid grid; matched "
                     "spends as many gradient evaluations as our steps",
         budget="nsamples", budget_field="library_gradient_samples", ours_budget="steps", default_budget="nsamples",
-        needs_background=True, ours_options={"baseline": "black"}),
+        needs_background=True, ours_options={"baseline": "black"},
+        why_default="shap_values' defaults (200 samples, no local smoothing) on the model as given, with a "
+                    f"background of {BACKGROUND_IMAGES} other images of the same set, as shap's examples pass a "
+                    "sample of the data; ranked_outputs picks the target"),
     "tf_keras_vis_gradcam": Adapter(
         "tf-keras-vis", "tf_keras_vis.gradcam.Gradcam", "grad_cam", functools.partial(tf_keras_vis_cam, "Gradcam"),
         default={"output": "model", "layer": None, "seek_penultimate_conv_layer": True, "expand_cam": True,
@@ -358,7 +365,9 @@ ADAPTERS: dict[str, Adapter] = {
                     "and keepdims, at our budget (its documented example uses 20 samples and noise 0.20, averaging "
                     "|gradient| per sample)",
         budget="smooth_samples", budget_field="library_smoothgrad_samples", ours_budget="num_samples",
-        default_budget="smooth_samples"),
+        default_budget="smooth_samples",
+        why_default="Saliency's call defaults to plain saliency (smooth_samples=0); its documented SmoothGrad "
+                    "example passes smooth_samples=20, smooth_noise=0.20"),
 }
 
 
@@ -430,7 +439,7 @@ class Variant:
     why: str = ""
 
 
-def build_variants(config) -> list[Variant]:
+def build_variants(config, image_size: int = 224) -> list[Variant]:
     """Our version of every method an adapter covers (at the matched budget), each adapter at its two settings,
     and ``config.library_extra_ours`` (ours only, e.g. RISE for the published rankings)."""
     rows, seen = [], set()
@@ -443,13 +452,13 @@ def build_variants(config) -> list[Variant]:
         for variant in ("default", "matched"):
             rows.append(Variant(adapter.ours, variant, adapter.api, library_version(adapter.library),
                                 adapter.explain, settings(adapter, variant, config), key,
-                                adapter.why_matched if variant == "matched" else "the library's documented defaults"))
+                                adapter.why_matched if variant == "matched" else adapter.why_default))
     from .quality import method_options
 
     for name in config.library_extra_ours:
         if name not in {r.method for r in rows if r.variant == "ours"}:
             rows.append(Variant(name, "ours", f"utils.explain.METHODS['{name}']", "ours", METHODS[name],
-                                method_options(name, config, 224)))
+                                method_options(name, config, image_size)))
     return rows
 
 
@@ -567,7 +576,7 @@ def benchmark_set(model, images: np.ndarray, targets: np.ndarray, masks: np.ndar
     """Every variant of :func:`build_variants` on ``images``; per-image scores, summaries and comparisons."""
     from tqdm import tqdm
 
-    variants = build_variants(config)
+    variants = build_variants(config, int(images.shape[1]))
     counted, read_count = counting_copy(model)
     rows = []
     sanity_images = min(config.library_sanity_images, len(images))
@@ -634,7 +643,8 @@ def adapter_table(config) -> dict:
     """Each adapter's two settings and why (for results.json and the report)."""
     return {key: {"library": library_version(a.library), "api": a.api, "ours": a.ours,
                   "ours_settings": ours_settings(a, config), "default": settings(a, "default", config),
-                  "matched": settings(a, "matched", config), "why_matched": a.why_matched}
+                  "matched": settings(a, "matched", config), "why_default": a.why_default,
+                  "why_matched": a.why_matched}
             for key, a in selected_adapters(config).items()}
 
 

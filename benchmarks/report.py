@@ -238,7 +238,7 @@ def _library_lines(block: dict) -> list[str]:
                   "| adapter | library | call | ours | default | matched | why matched |", "|---" * 7 + "|"]
         for key, a in adapters.items():
             lines.append(f"| {key} | {a['library']} | `{a['api']}` | {a['ours']} {a['ours_settings'] or ''} | "
-                         f"{a['default']} | {a['matched']} | {a['why_matched']} |")
+                         f"{a['default']}: {a.get('why_default', '')} | {a['matched']} | {a['why_matched']} |")
         lines.append("")
     return lines
 
