@@ -197,6 +197,16 @@ def shap_gradient(model, image: np.ndarray, target: int, *, output: str = "model
     return _finite(np.asarray(values)[0, ..., 0].sum(axis=-1))
 
 
+def _cam_channels(net, options: dict) -> int:
+    """Channels of the layer tf-keras-vis picks for ``options`` (its own layer search): Scorecam refuses a
+    ``max_N`` above it, where our Score-CAM simply uses every channel."""
+    from tf_keras_vis.utils.model_modifiers import ExtractIntermediateLayerForGradcam
+
+    search = ExtractIntermediateLayerForGradcam(options["penultimate_layer"], options["seek_penultimate_conv_layer"],
+                                                include_model_outputs=False)
+    return int(search(net).outputs[0].shape[-1])
+
+
 def tf_keras_vis_cam(kind: str, model, image: np.ndarray, target: int, *, output: str = "model",
                      layer: str | None = None, seek_penultimate_conv_layer: bool = True, expand_cam: bool = True,
                      normalize_cam: bool = True, max_N: int | None = None, seed: int = 0) -> np.ndarray:
@@ -217,7 +227,7 @@ def tf_keras_vis_cam(kind: str, model, image: np.ndarray, target: int, *, output
     options = {"penultimate_layer": _layer(model, layer), "seek_penultimate_conv_layer": seek_penultimate_conv_layer,
                "expand_cam": expand_cam, "normalize_cam": normalize_cam}
     if kind == "Scorecam":
-        options["max_N"] = max_N
+        options["max_N"] = max_N if max_N is None or max_N < _cam_channels(net, options) else None  # None: all
     with quiet():
         cam = np.asarray(classes[kind](net, clone=False)(CategoricalScore([int(target)]), image[None], **options)[0])
     if not expand_cam:

@@ -101,6 +101,10 @@ def test_matched_settings_reproduce_our_maps(cnn):
     score = lq.ADAPTERS["tf_keras_vis_scorecam"].explain(model, image, target, **_matched("tf_keras_vis_scorecam",
                                                                                            max_N=12))
     assert _corr(score, METHODS["score_cam"](model, image, target, max_maps=12)) > 0.999  # masks upsampled by zoom
+    # a budget above the layer's 12 channels means all of them, as for ours (tf-keras-vis itself refuses it)
+    every = lq.ADAPTERS["tf_keras_vis_scorecam"].explain(model, image, target, **_matched("tf_keras_vis_scorecam",
+                                                                                           max_N=64))
+    np.testing.assert_allclose(every, score, rtol=1e-5, atol=1e-9)
     expected = lq.shap_gradient(model, image, target, **_matched("shap_gradient", nsamples=400))
     assert _corr(expected, METHODS["integrated_gradients"](model, image, target, steps=64, baseline="black")) > 0.99
     lime = lq.lime_map(model, image, target, **_matched("lime_image", num_samples=500))
