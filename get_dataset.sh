@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetch optional data for the course while online (Imagenette subset, COCO sample, Keras weights).
 # The course works offline without any of it. Usage: ./get_dataset.sh --help
-# A thin wrapper: the work is done by utils/download.py (pooch: checksums, atomic downloads).
+# A thin wrapper: the work is done by utils/data/download.py (pooch: checksums, atomic downloads).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [[ -x "$here/.venv/bin/python" ]]; then
@@ -14,4 +14,4 @@ else
     fi
 fi
 cd "$here"
-exec "$python" -m utils.download "$@"
+exec "$python" -m utils.data.download "$@"

@@ -2,7 +2,7 @@
 
 ``python -m benchmarks --data imagenette`` (or ``coco-sample``; ``make benchmark DATA=...``) runs the parts
 that explain images one by one on these images instead of the bundled photos. The layouts are those of
-:mod:`utils.download` (docs/datasets.md), under ``$COURSE_DATA_DIR`` or ``data/downloads/``:
+:mod:`utils.data.download` (docs/datasets.md), under ``$COURSE_DATA_DIR`` or ``data/downloads/``:
 
 * ``imagenette/<wnid>/*.JPEG`` with ``MANIFEST.json`` (``classes``: wnid -> ``{"name", "imagenet_index"}``):
   each image is explained for its true ImageNet class; there are no boxes, so no pointing game;
@@ -45,7 +45,7 @@ class ImageSet:
 
 def dataset_folder(name: str, dest: Path | None = None) -> Path:
     """Where ``./get_dataset.sh name`` puts the data set (``dest``, else $COURSE_DATA_DIR, else data/downloads)."""
-    from utils.download import COCO_DIR, IMAGENETTE_DIR, resolve_dest
+    from utils.data.download import COCO_DIR, IMAGENETTE_DIR, resolve_dest
 
     if name not in DATASETS:
         raise ValueError(f"Unknown benchmark data {name!r}; choose from {', '.join(DATASETS)}.")
@@ -54,7 +54,7 @@ def dataset_folder(name: str, dest: Path | None = None) -> Path:
 
 def check_present(name: str, dest: Path | None = None) -> Path:
     """The data set's folder, or :class:`MissingData` with the command that fetches it."""
-    from utils.download import MANIFEST
+    from utils.data.download import MANIFEST
 
     folder = dataset_folder(name, dest)
     if not (folder / MANIFEST).is_file():
@@ -90,7 +90,7 @@ def box_mask(boxes, width: int, height: int, size: int = 224) -> np.ndarray:
 def load_imagenette(folder: Path, limit: int | None = None, size: int = 224) -> ImageSet:
     """The Imagenette images in ``folder``, sorted, each with its true ImageNet class (from MANIFEST.json)."""
     from utils.data import load_image
-    from utils.download import MANIFEST
+    from utils.data.download import MANIFEST
 
     classes = json.loads((folder / MANIFEST).read_text()).get("classes", {})
     files = sorted(p for p in folder.glob("n*/*") if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
@@ -107,7 +107,7 @@ def load_imagenette(folder: Path, limit: int | None = None, size: int = 224) -> 
 def load_coco_sample(folder: Path, limit: int | None = None, size: int = 224) -> ImageSet:
     """The COCO sample's images with the union of their non-crowd boxes as the ground-truth mask."""
     from utils.data import load_image
-    from utils.download import COCO_SAMPLE_JSON
+    from utils.data.download import COCO_SAMPLE_JSON
 
     annotations = json.loads((folder / COCO_SAMPLE_JSON).read_text())
     boxes: dict[int, list] = {}
@@ -126,7 +126,7 @@ def load_coco_sample(folder: Path, limit: int | None = None, size: int = 224) ->
 
 def count(name: str, limit: int | None = None, dest: Path | None = None) -> int:
     """How many images :func:`load` would return (without decoding them); :class:`MissingData` if absent."""
-    from utils.download import COCO_SAMPLE_JSON
+    from utils.data.download import COCO_SAMPLE_JSON
 
     folder = check_present(name, dest)
     if name == "imagenette":

@@ -4,11 +4,11 @@ Each library method has an :class:`Adapter` that turns the library's output into
 model, image and target, at two settings: the library's documented **defaults** (what a user who calls
 it as its documentation shows gets) and settings **matched** to ours (a dict per adapter, with a
 sentence saying why those options). Every map, ours and the libraries', goes through the same metrics,
-image by image: deletion and insertion AUC (:func:`utils.metrics.deletion_insertion`), pointing game and
-relevance mass where a ground-truth mask exists, MuFidelity (:func:`utils.metrics.faithfulness_correlation`),
-PGI / PGU (:func:`utils.metrics.prediction_gaps`), and on the first images the cascading randomisation
-check (:func:`utils.metrics.model_randomisation_check`) and stability under small input noise
-(:func:`utils.metrics.noise_stability`), plus the seconds and the model evaluations of each explanation.
+image by image: deletion and insertion AUC (:func:`utils.evaluation.metrics.deletion_insertion`), pointing game and
+relevance mass where a ground-truth mask exists, MuFidelity (:func:`utils.evaluation.metrics.faithfulness_correlation`),
+PGI / PGU (:func:`utils.evaluation.metrics.prediction_gaps`), and on the first images the cascading randomisation
+check (:func:`utils.evaluation.metrics.model_randomisation_check`) and stability under small input noise
+(:func:`utils.evaluation.metrics.noise_stability`), plus the seconds and the model evaluations of each explanation.
 
 Model evaluations are counted the same way for everyone: the explanation runs on a copy of the model
 with a counting layer at its input (:func:`counting_copy`), which sees every image that enters the
@@ -34,7 +34,7 @@ from typing import Callable
 
 import numpy as np
 
-from utils import metrics
+from utils.evaluation import metrics
 from utils.explain import METHODS, base
 from utils.explain.gradients import DEFAULT_NOISE_LEVEL, abs_max_over_channels
 from utils.explain.registry import takes_option
@@ -474,7 +474,7 @@ def build_variants(config, image_size: int = 224) -> list[Variant]:
 
 def _bound(variant: Variant, background: np.ndarray | None) -> Callable[..., np.ndarray]:
     """``variant``'s explainer with its options bound: fn(model, image, target[, seed]) (a seed only for
-    what samples), as :func:`utils.metrics.model_randomisation_check` and ``noise_stability`` call it."""
+    what samples), as :func:`utils.evaluation.metrics.model_randomisation_check` and ``noise_stability`` call it."""
     options = dict(variant.options)
     if variant.adapter and ADAPTERS[variant.adapter].needs_background and options.get("background") != "black":
         options["background_images"] = background
@@ -530,11 +530,11 @@ def run_variant(variant: Variant, model, counted, read_count, images: np.ndarray
 def sanity_pass(fns: dict[str, Callable[..., np.ndarray]], sanity_model, image: np.ndarray, target: int,
                 n_steps: int) -> dict[str, dict]:
     """The cascading randomisation check of every explainer in ``fns`` on one image, in one
-    :func:`utils.metrics.model_randomisation_check` run: its method records each explainer's map at every
+    :func:`utils.evaluation.metrics.model_randomisation_check` run: its method records each explainer's map at every
     stage (building the private copy and the random twin once instead of once per explainer), and each
     explainer's verdict is computed from its own maps as the check computes it: the rank correlation of
-    abs(map) between the first and the last stage (:func:`utils.metrics.map_similarity`), the verdict
-    :func:`utils.metrics.sanity_verdict`, undefined when the last map is constant."""
+    abs(map) between the first and the last stage (:func:`utils.evaluation.metrics.map_similarity`), the verdict
+    :func:`utils.evaluation.metrics.sanity_verdict`, undefined when the last map is constant."""
     recorded: dict[str, list[np.ndarray]] = {name: [] for name in fns}
     first = next(iter(fns))
 
@@ -729,8 +729,8 @@ def run_library_quality(config, out_dir=None, log=print, previous: dict | None =
         if masks is not None:
             models["efficientnet_lite0"]["sample_size"] = pointing_game_sample_sizes(block)
     if cue_names:
-        from utils.cue_data import make_cue_images
-        from utils.cue_models import training_record
+        from utils.data.cue import make_cue_images
+        from utils.models.cue import training_record
 
         cue = make_cue_images(config.library_cue_images, seed=training_record()["test_seed"])
         for name in cue_names:

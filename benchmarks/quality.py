@@ -1,11 +1,11 @@
 """Every method in ``METHODS``: time, model calls and quality, on photos and on planted-cue images.
 
-Quality comes from :mod:`utils.metrics`: deletion and insertion AUC (RISE protocol), pointing game
+Quality comes from :mod:`utils.evaluation.metrics`: deletion and insertion AUC (RISE protocol), pointing game
 and relevance mass against the planted cue's mask, the cascading model-randomisation sanity check
 and stability under small input noise (mean Spearman to the clean map). The sanity verdict is
-:func:`utils.metrics.sanity_verdict`: the Spearman rank correlation of |map| between the original and
-the fully randomised model, "passes" below ``utils.metrics.SANITY_MAX_RANK_CORRELATION``. The random
-twin's logits are checked first (:func:`utils.metrics.random_logit_spread`); a twin without a usable
+:func:`utils.evaluation.metrics.sanity_verdict`: the Spearman rank correlation of |map| between the original and
+the fully randomised model, "passes" below ``utils.evaluation.metrics.SANITY_MAX_RANK_CORRELATION``. The random
+twin's logits are checked first (:func:`utils.evaluation.metrics.random_logit_spread`); a twin without a usable
 spread stops the benchmark, since its verdicts would mean nothing. Integrated Gradients runs to its
 completeness bound on each image (:func:`ig_to_completeness`), its steps and gaps recorded. A method
 whose fully randomised map is constant gets the verdict "undefined (constant map)".
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import metrics
 from utils.data import load_image, sample_images
+from utils.evaluation import metrics
 from utils.explain import METHODS, base, count_model_calls
 from utils.explain.gradients import DEFAULT_SMOOTHGRAD_SAMPLES
 from utils.explain.integrated_gradients import integrated_gradients_adaptive
@@ -96,8 +96,8 @@ def _small(saliency: np.ndarray) -> np.ndarray:
 
 
 def check_random_twin(model, images: np.ndarray, log=print) -> dict:
-    """The fully randomised twin's logit spread on ``images`` (:func:`utils.metrics.random_logit_spread`),
-    logged; raises when it is not usable (sd at most ``utils.metrics.RANDOM_LOGIT_MIN_SD``)."""
+    """The fully randomised twin's logit spread on ``images`` (:func:`utils.evaluation.metrics.random_logit_spread`),
+    logged; raises when it is not usable (sd at most ``utils.evaluation.metrics.RANDOM_LOGIT_MIN_SD``)."""
     spread = metrics.random_logit_spread(model, images)
     log(f"  random twin: logit sd {spread['sd']:.3g} (trained {spread['trained_sd']:.3g}), over images "
         f"{spread['sd_over_images']:.3g} (trained {spread['trained_sd_over_images']:.3g}); "
@@ -203,8 +203,8 @@ def photo_benchmark(config, out_dir: Path, log=print) -> dict:
 
 def cue_benchmark(config, out_dir: Path, log=print) -> dict:
     """The planted-cue models on their test images, explained for the true class; scored against the cue mask."""
-    from utils.cue_data import make_cue_images
-    from utils.cue_models import training_record
+    from utils.data.cue import make_cue_images
+    from utils.models.cue import training_record
 
     data = make_cue_images(config.cue_images, seed=training_record()["test_seed"])
     out = {}

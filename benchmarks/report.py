@@ -152,7 +152,8 @@ def _model_detail_lines(model_name: str, block: dict) -> list[str]:
     lines = []
     twin = block.get("random_twin")
     if twin:
-        lines += [f"Random twin of `{model_name}` (every layer re-initialised, utils.metrics.variance_scaling_init) "
+        lines += [f"Random twin of `{model_name}` (every layer re-initialised, "
+                  f"utils.evaluation.metrics.variance_scaling_init) "
                   f"on {twin['images']} images: logit sd {_fmt(twin['sd'])} (trained {_fmt(twin['trained_sd'])}); "
                   f"sd of each class's logit over the images {_fmt(twin['sd_over_images'])} "
                   f"(trained {_fmt(twin['trained_sd_over_images'])}); usable (sd > {twin['threshold']}): "
@@ -246,7 +247,7 @@ def _library_lines(block: dict) -> list[str]:
 def write_markdown(results: dict, out_dir: Path) -> Path:
     """results.md: the targets section first (MET / MISSED with ratios), then every table."""
     parts = results.get("parts", {})
-    from utils.metrics import SANITY_MAX_RANK_CORRELATION
+    from utils.evaluation.metrics import SANITY_MAX_RANK_CORRELATION
 
     lines = ["# Benchmark results", "",
              f"Configuration: `{results.get('config', {}).get('name', '?')}`. Regenerate with `python -m benchmarks` "
@@ -254,7 +255,8 @@ def write_markdown(results: dict, out_dir: Path) -> Path:
     lines += _run_lines(results)
     lines += ["Sanity verdict: the Spearman rank correlation of abs(map) between the original model and the fully "
               "randomised model (every weighted layer re-initialised, cascading from the logits down); a method "
-              f"**passes** when it is below {SANITY_MAX_RANK_CORRELATION} (utils.metrics.SANITY_MAX_RANK_CORRELATION): "
+              f"**passes** when it is below {SANITY_MAX_RANK_CORRELATION} "
+              f"(utils.evaluation.metrics.SANITY_MAX_RANK_CORRELATION): "
               "its map changes when the weights it should explain are destroyed. When the randomised map is one value "
               "everywhere the rank correlation is undefined (reported as 0) and the verdict is **undefined (constant "
               "map)**.", "",

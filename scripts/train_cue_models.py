@@ -3,7 +3,7 @@
     .venv/bin/python scripts/train_cue_models.py            # the committed models (a few minutes, 2 CPU cores)
     .venv/bin/python scripts/train_cue_models.py --epochs 1 --out /tmp/cue   # a smoke run
 
-Data: :func:`utils.cue_data.make_cue_images` (train seed 0, validation seed 1, test seed 2). Writes to
+Data: :func:`utils.data.cue.make_cue_images` (train seed 0, validation seed 1, test seed 2). Writes to
 ``--out`` (default ``data/models/``): ``cue_resnet.keras``, ``cue_mobilenet.keras`` (weights only, no
 optimizer state), ``cue_models.json`` (the measured numbers and the test set's checksum) and
 ``MODEL_CARD.md``. The test set is not committed: it is regenerated from its seed, and the checksum
@@ -27,7 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from utils.cue_data import (  # noqa: E402
+from utils.data.cue import (  # noqa: E402
     CLASS_NAMES,
     CUE_SIZE,
     IMAGE_SIZE,
@@ -38,8 +38,8 @@ from utils.cue_data import (  # noqa: E402
     checksum,
     make_cue_images,
 )
-from utils.cue_models import BUILDERS  # noqa: E402
 from utils.explain.base import predict  # noqa: E402
+from utils.models.cue import BUILDERS  # noqa: E402
 
 SEED = 0
 N_VALIDATION, N_TEST = 300, 600
@@ -112,7 +112,7 @@ Two small Keras classifiers trained by `scripts/train_cue_models.py` on images w
 by a small planted cue, so that an explanation has a known right answer: the cue's pixels. Load them
 with `utils.models.load_model("cue_resnet")` / `load_model("cue_mobilenet")` (offline).
 
-## Data (`utils/cue_data.py`)
+## Data (`utils/data/cue.py`)
 - {IMAGE_SIZE}x{IMAGE_SIZE} RGB, float32 in [0, 255]. Background: blurred coloured ellipses and rectangles, 0-2
   small squares of coloured noise (distractors) and pixel noise, drawn from the same distribution for
   every class, so it carries no information about the class.
@@ -124,11 +124,11 @@ with `utils.models.load_model("cue_resnet")` / `load_model("cue_mobilenet")` (of
 - Splits, regenerated from their seeds: train (seed {TRAIN_SEED}; the first 3000 or 6000 images, see below), validation
   {info['n_validation']} (seed {VALIDATION_SEED}), test {info['n_test']} (seed {TEST_SEED}). The test set is not committed;
   `make_cue_images({info['n_test']}, {TEST_SEED})` rebuilds it bit for bit (integer arithmetic only) and its
-  SHA-256 (`utils.cue_data.checksum`) is `{info['test_checksum']}`.
+  SHA-256 (`utils.data.cue.checksum`) is `{info['test_checksum']}`.
 - Counterfactual test sets from the same seed: `cue="removed"` (same background, no cue) and
   `cue="swapped"` (the cue of class `(label + shift) % {k}` at the same place).
 
-## Architectures (`utils/cue_models.py`)
+## Architectures (`utils/models/cue.py`)
 - `cue_resnet`: [0, 255] -> [-1, 1] rescaling, stem 3x3 conv (16, stride 2), three basic residual
   blocks (16, 32, 64 filters; strides 1, 2, 2; last feature map 8x8 at `block3_out`), global average
   pooling, Dense `logits`, softmax `predictions`.

@@ -1,9 +1,9 @@
-"""Image augmentations (utils.augment): identities, directions of change, seeding, map alignment, errors."""
+"""Image augmentations (utils.evaluation.augment): identities, directions of change, seeding, map alignment, errors."""
 import numpy as np
 import pytest
 
-from utils import augment
 from utils.data import load_image, sample_image_path
+from utils.evaluation import augment
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from helpers_models import plain_cnn
 
-from utils import metrics
+from utils.evaluation import metrics
 from utils.explain import METHODS, base, count_model_calls
 from utils.explain.integrated_gradients import integrated_gradients_adaptive
 

@@ -44,7 +44,7 @@ def test_tiny_run_writes_json_markdown_plots_and_maps(tiny_run):
 
 
 def test_tiny_run_records_verdicts_twin_agreement_and_load(tiny_run):
-    from utils.metrics import RANDOM_LOGIT_MIN_SD
+    from utils.evaluation.metrics import RANDOM_LOGIT_MIN_SD
 
     data = json.loads((tiny_run / "results.json").read_text())
     block = data["parts"]["photos"]["models"]["efficientnet_lite0"]

@@ -1,14 +1,14 @@
-"""The planted-cue data (utils.cue_data) and the trained cue models of the zoo (cue_resnet, cue_mobilenet)."""
+"""The planted-cue data (utils.data.cue) and the trained cue models of the zoo (cue_resnet, cue_mobilenet)."""
 import json
 
 import numpy as np
 import pytest
 
-from utils import cue_data
-from utils.cue_data import CUE_SIZE, IMAGE_SIZE, TEST_SEED, checksum, cue_pattern, make_cue_images
-from utils.cue_models import CUE_MODEL_NAMES, MODELS_DIR
+from utils.data import cue as cue_data
+from utils.data.cue import CUE_SIZE, IMAGE_SIZE, TEST_SEED, checksum, cue_pattern, make_cue_images
 from utils.explain.base import predict
 from utils.models import input_size, load_model, logits_model
+from utils.models.cue import CUE_MODEL_NAMES, MODELS_DIR
 
 N = 60
 

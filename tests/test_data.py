@@ -10,7 +10,7 @@ import pytest
 from helpers_images import png_header_only
 from PIL import Image
 
-from utils import data as data_module
+from utils.data import images as data_module
 from utils.data import (
     DATA_DIR,
     IMAGES_DIR,

@@ -162,7 +162,7 @@ def test_lime_weights_follow_the_linear_logit(toy):
 
 
 def test_lime_weights_by_budget_equal_separate_runs(toy):
-    from utils.explain.lime_image import refit_by_budget, sample_masks, weights_by_budget
+    from utils.lime.image import refit_by_budget, sample_masks, weights_by_budget
 
     model, image, _ = toy
     assert np.array_equal(sample_masks(300, 4, seed=3)[:40], sample_masks(40, 4, seed=3))  # prefixes
@@ -180,7 +180,7 @@ def test_lime_weights_by_budget_equal_separate_runs(toy):
 
 
 def test_top_k_overlap():
-    from utils.explain.lime_image import top_k_overlap
+    from utils.lime.image import top_k_overlap
 
     a = np.array([5.0, 4, 3, 2, 1, 0])
     assert top_k_overlap(a, a, k=3) == 1.0

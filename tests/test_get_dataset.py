@@ -1,4 +1,4 @@
-"""Tests of utils/download.py and get_dataset.sh, all without the internet.
+"""Tests of utils/data/download.py and get_dataset.sh, all without the internet.
 
 A small HTTP server on 127.0.0.1 (a thread, random port) serves good, corrupted and truncated
 files and crafted archives; "offline" is a closed port on 127.0.0.1. The tests also run inside
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from utils import download
-from utils.download import DownloadError, OfflineError, Remote, UnsafeArchiveError
+from utils.data import download
+from utils.data.download import DownloadError, OfflineError, Remote, UnsafeArchiveError
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "get_dataset.sh"

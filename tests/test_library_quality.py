@@ -313,7 +313,7 @@ def test_data_run_on_coco_scores_the_pointing_game_against_the_boxes(tmp_path):
 def test_sanity_pass_gives_each_explainer_the_verdict_of_its_own_randomisation_check(cnn):
     import functools
 
-    from utils import metrics
+    from utils.evaluation import metrics
     from utils.explain import METHODS
 
     model, images = cnn

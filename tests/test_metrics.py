@@ -1,10 +1,10 @@
-"""utils.metrics against known answers: maps equal to the mask, random maps, exact attributions of a
+"""utils.evaluation.metrics against known answers: maps equal to the mask, random maps, exact attributions of a
 linear model, a deterministic map under zero noise, and the randomisation check on a tiny CNN."""
 import keras
 import numpy as np
 import pytest
 
-from utils import metrics
+from utils.evaluation import metrics
 from utils.explain.base import logit_gradients
 
 SIZE = 16

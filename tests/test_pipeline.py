@@ -57,7 +57,7 @@ def test_predictions_and_files_on_disk(first_run):
             assert (out / name / f"{method}.png").stat().st_size > 1000
         assert (out / name / "input.png").exists()
     assert by_file["coffee.png"]["grad_cam_seconds"] > 0
-    assert 0 <= by_file["coffee.png"]["grad_cam_deletion_auc"] <= 1  # utils.metrics.deletion_insertion, cheap steps
+    assert 0 <= by_file["coffee.png"]["grad_cam_deletion_auc"] <= 1  # metrics.deletion_insertion, cheap steps
     assert 0 <= by_file["coffee.png"]["occlusion_insertion_auc"] <= 1
 
 

@@ -1,11 +1,11 @@
-"""Unit tests of utils.tabular and utils.lime_tabular (notebooks 01-02)."""
+"""Unit tests of utils.tabular and utils.lime.tabular (notebooks 01-02)."""
 import numpy as np
 import pandas as pd
 import pytest
 from lime.lime_tabular import LimeTabularExplainer
 
-from utils import lime_tabular as L
 from utils import tabular as T
+from utils.lime import tabular as L
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_kernel_is_one_at_zero_and_decreasing():
 def test_plots_draw_and_reject_empty_input():
     import matplotlib
     matplotlib.use("Agg")
-    from utils.plot_tabular import plot_waterfall, plot_weights
+    from utils.tabular.plots import plot_waterfall, plot_weights
     ax = plot_waterfall({"bias": -1.0, "a": 2.0, "b": 0.5})
     assert len(ax.patches) == 4  # three steps and the total
     assert len(plot_weights({"x": 1.0, "y": -2.0}).patches) == 2

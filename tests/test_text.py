@@ -4,6 +4,7 @@ import pytest
 from lime.lime_text import LimeTextExplainer
 
 from utils import text as TX
+from utils.lime import text as LT
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def test_classifier_is_fitted_close_to_its_optimum(model):
 
 
 def test_indexed_text_removes_every_occurrence_and_keeps_separators():
-    t = TX.IndexedText("free money, free!")
+    t = LT.IndexedText("free money, free!")
     assert t.words == ["free", "money"]
     assert t.remove([0]) == " money, !"
 
@@ -43,7 +44,7 @@ def _keyword_box(texts):
 
 
 def test_known_answer_keyword_black_box():
-    exp = TX.explain_text("get free stuff now today", _keyword_box, num_features=5, num_samples=2000)
+    exp = LT.explain_text("get free stuff now today", _keyword_box, num_features=5, num_samples=2000)
     table = exp.table()
     assert table.loc[0, "word"] == "free" and table.loc[0, "weight"] == pytest.approx(0.8, abs=0.05)
     assert table["weight"].iloc[1:].abs().max() < 0.02
@@ -52,9 +53,9 @@ def test_known_answer_keyword_black_box():
 def test_reproducible_for_a_seed(model):
     clf = model[0]
     doc = "Click here for FREE money, visit my channel now"
-    a = TX.explain_text(doc, clf.predict_proba, num_samples=300, seed=1).weights
-    b = TX.explain_text(doc, clf.predict_proba, num_samples=300, seed=1).weights
-    c = TX.explain_text(doc, clf.predict_proba, num_samples=300, seed=2).weights
+    a = LT.explain_text(doc, clf.predict_proba, num_samples=300, seed=1).weights
+    b = LT.explain_text(doc, clf.predict_proba, num_samples=300, seed=1).weights
+    c = LT.explain_text(doc, clf.predict_proba, num_samples=300, seed=2).weights
     assert a == b and a != c
 
 
@@ -62,9 +63,9 @@ def test_reproducible_for_a_seed(model):
 def test_matches_lime_text_with_the_same_random_stream(model, k):
     clf = model[0]
     doc = "For Christmas Song visit my channel! ;) free free money here"
-    ours = TX.explain_text(doc, clf.predict_proba, num_features=k, num_samples=800, seed=5)
+    ours = LT.explain_text(doc, clf.predict_proba, num_features=k, num_samples=800, seed=5)
     lib = LimeTextExplainer(class_names=TX.CLASS_NAMES, random_state=5)
-    theirs = TX.lime_word_weights(lib.explain_instance(doc, clf.predict_proba, num_features=k, num_samples=800))
+    theirs = LT.lime_word_weights(lib.explain_instance(doc, clf.predict_proba, num_features=k, num_samples=800))
     assert set(ours.weights) == set(theirs)
     assert max(abs(ours.weights[w] - theirs[w]) for w in theirs) < 1e-10
 
@@ -76,11 +77,11 @@ def test_mask_numbers_hides_years():
 def test_bad_inputs_raise_value_error(model):
     clf = model[0]
     with pytest.raises(ValueError, match="at least one word"):
-        TX.explain_text(" ;) ", clf.predict_proba)
+        LT.explain_text(" ;) ", clf.predict_proba)
     with pytest.raises(ValueError, match="label"):
-        TX.explain_text("free money", clf.predict_proba, label=5, num_samples=20)
+        LT.explain_text("free money", clf.predict_proba, label=5, num_samples=20)
     with pytest.raises(ValueError, match="positive"):
-        TX.text_kernel(np.ones(2), -1)
+        LT.text_kernel(np.ones(2), -1)
     with pytest.raises(ValueError, match="labels"):
         TX.train_spam_classifier(["a b"], np.array([0, 1]))
     with pytest.raises(ValueError, match="not found"):

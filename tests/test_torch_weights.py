@@ -1,4 +1,4 @@
-"""The legacy .pth reader (utils.torch_weights) on files the tests build: good ones load, hostile or
+"""The legacy .pth reader (utils.models.torch_weights) on files the tests build: good ones load, hostile or
 damaged ones are refused with a ValueError naming the file, and no pickle in them runs code.
 
 torch is not installed, so the files are written with stand-ins registered as ``torch`` and
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utils.torch_weights import load_legacy_state_dict
+from utils.models.torch_weights import load_legacy_state_dict
 
 MAGIC, PROTOCOL = 0x1950A86A20F9469CFC6C, 1001
 SYS_INFO = {"protocol_version": PROTOCOL, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}

@@ -41,7 +41,7 @@ def check_versions(packages: tuple[str, ...] = ("tensorflow", "keras")) -> dict[
     import importlib
     from importlib import metadata
 
-    from . import import_tensorflow_quietly
+    from utils import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # before keras, shap or eli5 import it noisily
     found = {}

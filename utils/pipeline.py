@@ -50,7 +50,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from .data import IMAGE_SUFFIXES, load_image
+from utils.data import IMAGE_SUFFIXES, load_image
 
 RECORD_FILE = "record.json"
 SUMMARY_FILE = "summary.csv"
@@ -210,7 +210,7 @@ def output_name(rel: str | Path) -> str:
 
 def parse_methods(methods: str | Sequence[str]) -> list[str]:
     """``"grad_cam,lime"`` or ``["grad_cam", "lime"]`` -> checked list of registered method names."""
-    from .explain import METHODS
+    from utils.explain import METHODS
 
     if not isinstance(methods, (str, list, tuple)):
         raise PipelineError(f"methods must be a comma-separated string or a list of names, got {methods!r}.")
@@ -245,7 +245,7 @@ def check_seed(seed) -> int:
 
 def accepted_options(name: str) -> list[str]:
     """The keyword options method ``name`` takes in a folder run (its registered options, ``METHODS[name].info``)."""
-    from .explain import METHODS
+    from utils.explain import METHODS
 
     return [option for option in METHODS[name].info.options if option not in NOT_OPTIONS]
 
@@ -253,7 +253,7 @@ def accepted_options(name: str) -> list[str]:
 def cheap_options(name: str) -> dict[str, Any]:
     """Settings that keep a folder run affordable on a laptop CPU: the method's registered quick options
     (a user's options override them)."""
-    from .explain import METHODS
+    from utils.explain import METHODS
 
     return dict(METHODS[name].info.quick)
 
@@ -283,7 +283,7 @@ def check_options(options: Mapping[str, Mapping[str, Any]] | None, names: Sequen
 
 def load_pipeline_model(name: str):
     """:func:`utils.models.load_model`, with every failure turned into a one-line :class:`PipelineError`."""
-    from .models import load_model
+    from utils.models import load_model
 
     try:
         return load_model(name)
@@ -294,8 +294,8 @@ def load_pipeline_model(name: str):
 def class_names(model) -> list[str]:
     """Class names for ``model``'s outputs: ImageNet's for 1000 classes, the model's own if it
     carries ``class_names``, else ``class 0``, ``class 1``, ..."""
-    from .explain.base import num_classes
-    from .models import imagenet_labels
+    from utils.explain.base import num_classes
+    from utils.models import imagenet_labels
 
     n = num_classes(model)
     own = getattr(model, "class_names", None) or model.__dict__.get("class_names")
@@ -357,7 +357,7 @@ def mark_in_progress(out_dir: Path) -> None:
 
 
 def _own_names() -> set[str]:
-    from .explain import METHODS
+    from utils.explain import METHODS
 
     return {"input.png", RECORD_FILE} | {f"{m}{ext}" for m in METHODS for ext in (".npy", ".png")}
 
@@ -408,7 +408,7 @@ def _source_digest(*objects) -> str:
 def method_version(name: str) -> str:
     """A digest of the code behind method ``name``: its module, the helpers of ``utils.explain`` it
     uses (base, segmentation, ...). Editing any of them invalidates the cached maps of ``name``."""
-    from .explain import METHODS, base
+    from utils.explain import METHODS, base
 
     module = inspect.getmodule(METHODS[name])
     if module is None:
@@ -424,7 +424,7 @@ def method_version(name: str) -> str:
 
 def model_fingerprint(name: str, model) -> str:
     """The model's name, a digest of its logits layer's weights and of the zoo's code."""
-    from . import models
+    from utils import models
 
     try:
         weights = model.get_layer("logits").get_weights()
@@ -464,7 +464,7 @@ def method_options(name: str, options: Mapping[str, Mapping[str, Any]] | None, s
                    cheap: bool = True) -> dict[str, Any]:
     """Keyword options for method ``name``: its quick options (if ``cheap``), the user's options, and ``seed``
     if it samples (``METHODS[name].info.stochastic``)."""
-    from .explain import METHODS
+    from utils.explain import METHODS
 
     chosen = cheap_options(name) if cheap else {}
     chosen.update((options or {}).get(name, {}))
@@ -475,10 +475,10 @@ def method_options(name: str, options: Mapping[str, Mapping[str, Any]] | None, s
 
 # --------------------------------------------------------------------------- one image
 def _metric_values(run: _Run, image: np.ndarray, saliency: np.ndarray, target: int) -> dict[str, Any]:
-    """Deletion/insertion AUC (:func:`utils.metrics.deletion_insertion`, :data:`METRIC_STEPS` steps)."""
+    """Deletion/insertion AUC (:func:`utils.evaluation.metrics.deletion_insertion`, :data:`METRIC_STEPS` steps)."""
     if not run.metrics:
         return {}
-    from .metrics import deletion_insertion
+    from utils.evaluation.metrics import deletion_insertion
 
     try:
         curves = deletion_insertion(run.net, image, saliency, target, steps=METRIC_STEPS)
@@ -510,7 +510,7 @@ def _outputs_intact(folder: Path, files: Mapping[str, str]) -> bool:
 
 
 def _predict(run: _Run, image: np.ndarray) -> dict:
-    from .explain.base import predict
+    from utils.explain.base import predict
 
     probs = predict(run.net, image[None])[0]
     order = np.argsort(probs)[::-1][:5]
@@ -519,8 +519,8 @@ def _predict(run: _Run, image: np.ndarray) -> dict:
 
 def _explain(run: _Run, name: str, image: np.ndarray, target: int, folder: Path, key: str) -> dict:
     """Run method ``name``, write its map and overlay atomically; return its record entry."""
-    from .explain import METHODS
-    from .plot import overlay_rgb
+    from utils.explain import METHODS
+    from utils.plot import overlay_rgb
 
     start = time.perf_counter()
     saliency = np.asarray(METHODS[name](run.net, image, target, **method_options(name, run.options, run.seed,
@@ -557,7 +557,7 @@ def _load(path: Path, rel: str, run: _Run) -> tuple[np.ndarray, str]:
 
 def _process_file(path: Path, rel: str, run: _Run) -> dict[str, Any]:
     """Explain one file with every method (reusing intact results of the same key); its summary row."""
-    from .plot import as_uint8
+    from utils.plot import as_uint8
 
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         return _skip(rel, f"not an image file (suffix {path.suffix or 'none'})", run.log)
@@ -639,8 +639,8 @@ def explain_folder(input_dir: str | Path, out_dir: str | Path, methods: str | Se
     line for a bad folder, output folder, model, method, option, target or seed, and
     :class:`PipelineInterrupted` (a KeyboardInterrupt) on Ctrl-C.
     """
-    from .explain import base
-    from .explain.base import progress as progress_bar
+    from utils.explain import base
+    from utils.explain.base import progress as progress_bar
 
     if log is print and progress:
         from tqdm.auto import tqdm
@@ -660,8 +660,8 @@ def explain_folder(input_dir: str | Path, out_dir: str | Path, methods: str | Se
     labels = class_names(net)
     if isinstance(target, int) and not 0 <= target < len(labels):
         raise PipelineError(f"--target {target} is outside the model's classes 0..{len(labels) - 1}.")
-    from . import data
-    from . import metrics as metrics_module
+    from utils import data
+    from utils.evaluation import metrics as metrics_module
 
     run = _Run(net=net, model_key=model_fingerprint(model, net), methods=names, options=chosen, target=target,
                seed=seed, cheap=cheap, metrics=metrics, labels=labels, out_dir=out_dir,

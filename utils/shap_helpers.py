@@ -18,8 +18,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .explain.base import check_count
-from .explain.segmentation import Hide, fill_image, mask_images, score_batches
+from utils.explain.base import check_count
+from utils.explain.segmentation import Hide, fill_image, mask_images, score_batches
 
 
 def superpixel_game(model, image: np.ndarray, segments: np.ndarray, target: int, hide: Hide = "mean",
@@ -130,7 +130,7 @@ def draw_shap_map(ax, values: np.ndarray, image: np.ndarray | None = None, title
     map's largest magnitude; ``image`` (RGB in [0, 255], or one grey channel) is drawn faintly underneath.
     Returns the image artist (for a shared colour bar).
     """
-    from .plot import SIGNED_CMAP, as_uint8
+    from utils.plot import SIGNED_CMAP, as_uint8
 
     values = np.asarray(values, dtype=np.float32)
     limit = float(np.abs(values).max()) if vmax is None else float(vmax)

@@ -113,7 +113,8 @@ q4 = Exercise(
     reference=share_in_box,
     examples=_heat_examples,
     why="A share of the map's mass, unlike its peak, says how much of the explanation is on the object; with "
-        "the box as the mask it is the relevance mass (utils.metrics.relevance_mass) of notebook 08's benchmark.",
+        "the box as the mask it is the relevance mass "
+        "(utils.evaluation.metrics.relevance_mass) of notebook 08's benchmark.",
     hint_text="Sum the map inside the box (heat[box]) and divide by the sum of the whole map; the result is a "
               "number between 0 and 1.",
     mistakes=(

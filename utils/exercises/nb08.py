@@ -2,7 +2,7 @@
 game and the top-k agreement of two maps.
 
 The checks run on small seeded curves and maps (a few hundred pixels, so a check is instant); the metrics are
-the ones the benchmark computes with utils.metrics on the photos and the planted-cue images.
+the ones the benchmark computes with utils.evaluation.metrics on the photos and the planted-cue images.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ q1 = Exercise(
     reference=normalised_auc,
     examples=_curve_examples,
     why="With x running from 0 to 1 the area is a mean probability along the curve, so AUCs of curves with "
-        "different numbers of steps can be compared; it is utils.metrics' deletion and insertion AUC.",
+        "different numbers of steps can be compared; it is utils.evaluation.metrics' deletion and insertion AUC.",
     hint_text="The curve has len(curve) points at x = 0, 1/(n-1), ..., 1. The trapezoid rule adds, for each "
               "interval, its width 1/(n-1) times the mean of its two end values.",
     mistakes=(
@@ -105,7 +105,8 @@ q3 = Exercise(
     3, "the pointing game",
     reference=pointing_hit,
     examples=_pointing_examples,
-    why="One pixel, the map's peak, decides the game; utils.metrics.pointing_game also handles ties (the share "
+    why="One pixel, the map's peak, decides the game; utils.evaluation.metrics.pointing_game"
+        " also handles ties (the share "
         "of the tied pixels on the mask), which is why a flat 2 x 2 Grad-CAM block scores fractions.",
     hint_text="np.argmax gives a flat index; np.unravel_index(index, saliency.shape) turns it into (row, column). "
               "Then look that pixel up in the mask and return a bool.",

@@ -93,7 +93,7 @@ q2 = Exercise(
         Mistake("You returned how many superpixels the two sets share: Jaccard is a share, the intersection "
                 "divided by the union, between 0 and 1.",
                 lambda a, b, k: len(_top(a, k) & _top(b, k))),
-        Mistake("You divided the shared count by k (that is utils.explain.lime_image.top_k_overlap): Jaccard "
+        Mistake("You divided the shared count by k (that is utils.lime.image.top_k_overlap): Jaccard "
                 "divides by the union, the superpixels in either set.",
                 lambda a, b, k: len(_top(a, k) & _top(b, k)) / k),
         Mistake("You ranked by the size of the weight (np.abs): the top superpixels are those with the largest "
@@ -137,7 +137,8 @@ q3 = Exercise(
     3, "rank correlation of two maps",
     reference=rank_correlation,
     examples=_map_pairs,
-    why="This is the stability score of section 3 (utils.metrics.spearman): with ranks only the order of the "
+    why="This is the stability score of section 3 (utils.evaluation.metrics.spearman):"
+        " with ranks only the order of the "
         "pixels counts, not the maps' scales, and average ranks treat all pixels of a superpixel alike.",
     hint_text="Flatten both maps (ravel), rank their values with scipy.stats.rankdata (it gives tied values "
               "the average of their ranks), then take the Pearson correlation of the two rank arrays "

@@ -8,10 +8,11 @@ family, signed or not, its budget option, quick settings, what it needs from the
 
 Every module of this folder is imported here, and a module registers its methods where they are
 defined (``@explainer(...)``, :mod:`utils.explain.registry`): a new method is one decorated function
-in one file. Modules (and the notebook that introduces each):
+in one file. LIME for images lives with the other LIMEs in :mod:`utils.lime.image` and is imported
+here too. Modules (and the notebook that introduces each):
 
 * ``segmentation``: superpixels (quickshift, slic, felzenszwalb, grid)       - notebook 04
-* ``lime_image``: LIME for images                                             - notebook 04
+* ``utils.lime.image``: LIME for images                                       - notebook 04
 * ``kernel_shap``: superpixel KernelSHAP                                      - notebook 06
 * ``occlusion``, ``rise``: perturbation maps                                  - notebook 08
 * ``gradcam``: Grad-CAM, Grad-CAM++, Score-CAM, Guided Grad-CAM               - notebook 05
@@ -19,11 +20,14 @@ in one file. Modules (and the notebook that introduces each):
 * ``integrated_gradients``: Integrated Gradients                              - notebook 07
 * ``base``, ``model_calls``, ``registry``: input checks, counted compiled model calls, the registry
 """
+from pathlib import Path
+
 from . import base
 from .base import count_model_calls, logit_gradients, predict
 from .registry import METHODS, Explainer, ExplainerInfo, explainer, import_modules
 
 import_modules(__name__, __path__)
+import_modules("utils.lime", [str(Path(__file__).resolve().parents[1] / "lime")])
 
 __all__ = ["METHODS", "Explainer", "ExplainerInfo", "base", "count_model_calls", "explainer", "logit_gradients",
            "predict"]

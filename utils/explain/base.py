@@ -16,16 +16,16 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from .. import import_tensorflow_quietly
+from utils import import_tensorflow_quietly
 
 tf = import_tensorflow_quietly()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402  (text bars: no ipywidgets needed)
 
-from ..models import logits_model, probability_model  # noqa: E402
-from .model_calls import compiled, count_model_calls  # noqa: E402,F401  (count_model_calls: public here too)
-from .registry import METHODS  # noqa: E402,F401  (re-exported: base.METHODS is the registry)
+from utils.explain.model_calls import compiled, count_model_calls  # noqa: E402,F401  (count_model_calls: public here too)
+from utils.explain.registry import METHODS  # noqa: E402,F401  (re-exported: base.METHODS is the registry)
+from utils.models import logits_model, probability_model  # noqa: E402
 
 DEFAULT_BATCH_SIZE = 32
 SHOW_PROGRESS = True  # set utils.explain.base.SHOW_PROGRESS = False to silence every bar

@@ -19,10 +19,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..models import logits_model
-from . import base
-from .model_calls import compiled
-from .registry import explainer
+from utils.explain import base
+from utils.explain.model_calls import compiled
+from utils.explain.registry import explainer
+from utils.models import logits_model
 
 DEFAULT_SCORE_CAM_MAPS = 256
 
@@ -184,7 +184,7 @@ def guided_grad_cam(model: keras.Model, image: np.ndarray, target: int, *, layer
     Sharp like Guided Backprop, class-discriminative like Grad-CAM; but Adebayo et al. (2018) show it
     barely changes when the model's weights are randomised (notebook 08 measures that).
     """
-    from .gradients import guided_backprop
+    from utils.explain.gradients import guided_backprop
 
     cam = grad_cam(model, image, target, layer=layer, upsample=True)
     return (cam * guided_backprop(model, image, target)).astype(np.float32)

@@ -16,10 +16,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..models import logits_model
-from . import base
-from .model_calls import compiled
-from .registry import explainer
+from utils.explain import base
+from utils.explain.model_calls import compiled
+from utils.explain.registry import explainer
+from utils.models import logits_model
 
 # The smallest budget at which two seeds' SmoothGrad maps agree (median Pearson r >= 0.9 over 5 bundled
 # photos, Lite0, noise 0.15): medians 0.41 / 0.52 / 0.65 / 0.77 / 0.87 / 0.93 at 25 / 50 / 100 / 200 / 400 /

@@ -23,8 +23,8 @@ import keras
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from . import base
-from .registry import explainer
+from utils.explain import base
+from utils.explain.registry import explainer
 
 # The completeness gap of IG on the 25 bundled photos (Lite0 port, black baseline, predicted class), measured with
 #   {name: completeness_curve(model, image, predicted, steps=tuple(BUNDLED_PHOTO_GAPS)) for each bundled photo}

@@ -27,9 +27,9 @@ from math import comb
 
 import numpy as np
 
-from . import base
-from .registry import explainer
-from .segmentation import Hide, check_segments, fill_image, mask_images, score_batches, segment
+from utils.explain import base
+from utils.explain.registry import explainer
+from utils.explain.segmentation import Hide, check_segments, fill_image, mask_images, score_batches, segment
 
 
 @dataclass
@@ -137,7 +137,7 @@ def kernel_shap(model, image: np.ndarray, target: int, *, num_samples: int = 100
     """Superpixel KernelSHAP map of class ``target``: each pixel gets its superpixel's Shapley value.
 
     ``num_samples`` model evaluations (the empty and full coalitions included); superpixels and
-    ``hide_color`` as in :func:`utils.explain.lime_image.lime`. The values sum to
+    ``hide_color`` as in :func:`utils.lime.image.lime`. The values sum to
     v(image) - v(all hidden) exactly. ``num_samples`` (>= 4) and ``batch_size`` (>= 1) must be whole
     numbers (a ValueError names the option otherwise). Returns an (H, W) float32 map, or a
     :class:`ShapExplanation`.

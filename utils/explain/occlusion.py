@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import base
-from .registry import explainer
-from .segmentation import Hide, fill_image, score_batches
+from utils.explain import base
+from utils.explain.registry import explainer
+from utils.explain.segmentation import Hide, fill_image, score_batches
 
 
 def window_positions(size: int, window: int, stride: int) -> np.ndarray:

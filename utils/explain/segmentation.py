@@ -169,7 +169,7 @@ def score_batches(model, build_batch: Callable[[int, int, np.ndarray | None], np
     :func:`utils.explain.base.predict` (compiled, counted).
     Returns the (n,) probabilities, or logits when ``logits=True``.
     """
-    from .base import predict, progress
+    from utils.explain.base import predict, progress
 
     scores = np.empty(n, np.float32)
     buffer = None

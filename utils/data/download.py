@@ -5,7 +5,7 @@ photos and the EfficientNet-Lite0 port. They add more images for the comparison 
 and the Keras ImageNet weights that ``utils.models.load_model("mobilenet_v2"/"resnet50")`` reads.
 docs/datasets.md describes what each subcommand fetches, its size, licence and how it is verified.
 
-Subcommands (``python -m utils.download --help``):
+Subcommands (``python -m utils.data.download --help``):
 
 * ``imagenette``  N photos per class from the validation split of Imagenette (160 px);
 * ``coco-sample`` N photos of COCO val2017 with their instance annotations (boxes, masks);
@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import pooch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DEST = REPO_ROOT / "data" / "downloads"
 DEST_ENV = "COURSE_DATA_DIR"
 OFFLINE_NOTE = "the course itself works offline without it"

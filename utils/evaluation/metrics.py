@@ -8,7 +8,7 @@ pixel, higher = more important for ``target``) and calls the model through
 * Faithfulness: :func:`deletion_insertion` (RISE, Petsiuk et al. 2018: remove / reveal pixels in order
   of importance and integrate the class probability), :func:`faithfulness_correlation` (MuFidelity,
   Bhatt et al. 2020), :func:`prediction_gaps` (PGI / PGU, OpenXAI, Agarwal et al. 2022).
-* Localisation against a ground-truth mask (the planted cue of :mod:`utils.cue_data`):
+* Localisation against a ground-truth mask (the planted cue of :mod:`utils.data.cue`):
   :func:`pointing_game`, :func:`relevance_mass`.
 * Stability: :func:`noise_stability` (the map under small input noise), :func:`seed_spread`
   (a sampling method's map over seeds), built on :func:`map_similarity`.
@@ -27,8 +27,8 @@ import numpy as np
 from scipy import ndimage, stats
 from skimage.metrics import structural_similarity
 
-from .explain.base import check_count, check_image, check_target, predict
-from .explain.registry import Explainer, takes_option
+from utils.explain.base import check_count, check_image, check_target, predict
+from utils.explain.registry import Explainer, takes_option
 
 Method = Callable[..., np.ndarray]
 
@@ -293,7 +293,7 @@ def map_similarity(a: np.ndarray, b: np.ndarray) -> dict:
 def _resolve_method(method: str | Method) -> Method:
     if callable(method):
         return method
-    from .explain import METHODS
+    from utils.explain import METHODS
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}. Registered: {', '.join(sorted(METHODS)) or 'none yet'}.")
     return METHODS[method]
@@ -413,7 +413,7 @@ def _private_copy(model: keras.Model | str, seed: int = 0) -> tuple[keras.Model,
     """A private copy of ``model`` (a zoo name or a Keras model) and a random twin whose weights come from
     :func:`variance_scaling_init` (same architecture, activations at their usual scale)."""
     if isinstance(model, str):
-        from .models import load_model
+        from utils.models import load_model
         return load_model(model, fresh=True), variance_scaling_init(load_model(model, pretrained=False), seed)
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
@@ -478,7 +478,7 @@ def _check_layer_groups(model: keras.Model, layers: Sequence[Sequence[str]]) -> 
             if name not in weighted:
                 reason = "holds no weights" if name in {layer.name for layer in model.layers} else "does not exist"
                 raise ValueError(f"Cannot randomise layer {name!r}: it {reason} in model {model.name!r}; "
-                                 "utils.metrics.weighted_layers(model) lists the layers with weights.")
+                                 "utils.evaluation.metrics.weighted_layers(model) lists the layers with weights.")
 
 
 def model_randomisation_check(method: str | Method, model: keras.Model | str, image: np.ndarray, target: int, *,
@@ -551,7 +551,7 @@ def ig_completeness(model: keras.Model, image: np.ndarray, attributions: np.ndar
     steps grow). ``attributions``: (H, W, 3) or (H, W), with no absolute value taken. ``baseline``,
     ``num_baselines`` and ``seed`` must be those IG used; the baselines and the relative gap come from
     :func:`utils.explain.integrated_gradients.completeness_gap` (notebook 07), so both agree exactly."""
-    from .explain.integrated_gradients import completeness_gap, make_baselines
+    from utils.explain.integrated_gradients import completeness_gap, make_baselines
 
     relative = completeness_gap(model, image, target, attributions, baseline=baseline,
                                 num_baselines=num_baselines, seed=seed)

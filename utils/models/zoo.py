@@ -22,7 +22,7 @@ Models:
 * ``"mobilenet_v2"``, ``"resnet50"``: ``keras.applications`` models; their ImageNet weights must be
   in the Keras cache (``./get_dataset.sh models`` puts them there).
 * ``"cue_resnet"``, ``"cue_mobilenet"``: small classifiers trained by ``scripts/train_cue_models.py``
-  on 64x64 images with a planted cue (:mod:`utils.cue_data`, :mod:`utils.cue_models`), committed in
+  on 64x64 images with a planted cue (:mod:`utils.data.cue`, :mod:`utils.models.cue`), committed in
   ``data/models/`` with their model card: explanations of them have a known right answer.
 """
 from __future__ import annotations
@@ -33,15 +33,15 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from . import import_tensorflow_quietly
+from utils import import_tensorflow_quietly
 
 tf = import_tensorflow_quietly()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .torch_weights import load_legacy_state_dict  # noqa: E402
+from utils.models.torch_weights import load_legacy_state_dict  # noqa: E402
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 LABELS_FILE = DATA_DIR / "imagenet_class_index.json"
 
 # EfficientNet-Lite0 blocks: (repeats, kernel, stride, expand ratio, input filters, output filters),
@@ -58,7 +58,7 @@ _LITE0_STAGES = [
 _BN_EPS = 1e-3
 
 # keras.applications weights: the file name Keras caches them under and where ./get_dataset.sh fetches
-# them from (their checksums are in utils/download.py).
+# them from (their checksums are in utils/data/download.py).
 KERAS_WEIGHTS = {
     "mobilenet_v2": (
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
@@ -235,7 +235,7 @@ def _resnet50(pretrained: bool = True) -> keras.Model:
 
 def _cue_model(name: str) -> Callable[..., keras.Model]:
     def build(pretrained: bool = True) -> keras.Model:
-        from .cue_models import load_cue_model  # the planted-cue models (data/models/, notebook 08)
+        from utils.models.cue import load_cue_model  # the planted-cue models (data/models/, notebook 08)
         return load_cue_model(name, pretrained)
 
     return build
@@ -277,7 +277,7 @@ def available_models() -> dict[str, bool]:
     """Which zoo models can be loaded on this machine right now, without the network."""
     status = {"efficientnet_lite0": lite0_weights_path().is_file()}
     status.update({name: keras_weights_path(name).is_file() for name in KERAS_WEIGHTS})
-    from .cue_models import CUE_MODEL_NAMES, cue_model_path
+    from utils.models.cue import CUE_MODEL_NAMES, cue_model_path
     status.update({name: cue_model_path(name).is_file() for name in CUE_MODEL_NAMES})
     return status
 

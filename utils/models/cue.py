@@ -1,6 +1,6 @@
 """The course-trained planted-cue classifiers: architectures and the files they load from.
 
-Introduced in notebook 08. ``scripts/train_cue_models.py`` trains both on :mod:`utils.cue_data` and
+Introduced in notebook 08. ``scripts/train_cue_models.py`` trains both on :mod:`utils.data.cue` and
 saves them to ``data/models/``; :func:`utils.models.load_model` serves them as ``"cue_resnet"`` and
 ``"cue_mobilenet"`` under the zoo contract: float32 RGB [0, 255] input at 64x64, preprocessing inside,
 a Dense named ``"logits"`` followed by a softmax named ``"predictions"``.
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import keras
 
-from .cue_data import CLASS_NAMES, IMAGE_SIZE
+from utils.data.cue import CLASS_NAMES, IMAGE_SIZE
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
 CUE_MODEL_NAMES = ("cue_resnet", "cue_mobilenet")
 
 

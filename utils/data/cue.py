@@ -1,7 +1,7 @@
 """Images with a planted cue: a data set where we *know* what a classifier looks at.
 
 Introduced in notebook 08 (comparing explainers), used by ``scripts/train_cue_models.py``, the
-``"cue_resnet"``/``"cue_mobilenet"`` zoo models, ``utils.metrics`` and ``benchmarks/``.
+``"cue_resnet"``/``"cue_mobilenet"`` zoo models, ``utils.evaluation.metrics`` and ``benchmarks/``.
 
 Every image is a background of blurred, coloured blobs plus a few small squares of coloured noise,
 drawn from the *same* distribution whatever the class, so the background carries no information.

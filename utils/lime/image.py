@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from .. import lime_tabular
-from . import base
-from .registry import explainer
-from .segmentation import Hide, check_segments, fill_image, mask_images, score_batches, segment
+from utils.explain import base
+from utils.explain.registry import explainer
+from utils.explain.segmentation import Hide, check_segments, fill_image, mask_images, score_batches, segment
+from utils.lime import tabular as lime_tabular
 
 
 @dataclass

@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-PENGUINS_CSV = Path(__file__).resolve().parent.parent / "data" / "tabular" / "penguins.csv"
+PENGUINS_CSV = Path(__file__).resolve().parents[2] / "data" / "tabular" / "penguins.csv"
 NUMERICAL = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 BINARY = ["sex"]
 CATEGORICAL = ["island"]

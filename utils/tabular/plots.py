@@ -9,8 +9,8 @@ from typing import Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .plot import AGAINST_COLOUR as NEGATIVE  # red for, blue against
-from .plot import FOR_COLOUR as POSITIVE
+from utils.plot import AGAINST_COLOUR as NEGATIVE  # red for, blue against
+from utils.plot import FOR_COLOUR as POSITIVE
 
 
 def plot_waterfall(contributions: Mapping[str, float], title: str = "", xlabel: str = "log-odds",
