@@ -10,7 +10,6 @@ import pytest
 from helpers_images import png_header_only
 from PIL import Image
 
-from utils.data import images as data_module
 from utils.data import (
     DATA_DIR,
     IMAGES_DIR,
@@ -22,6 +21,7 @@ from utils.data import (
     sample_images,
     to_rgb_array,
 )
+from utils.data import images as data_module
 
 REPO = DATA_DIR.parent
 MAX_BUNDLE_BYTES = 10 * 1024 * 1024

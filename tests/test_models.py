@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from helpers_models import plain_cnn, save_legacy_h5_weights
 
-from utils.models import zoo as models
 from utils.explain import METHODS
 from utils.explain.base import predict
+from utils.models import zoo as models
 from utils.models.torch_weights import load_legacy_state_dict
 
 REFERENCE = Path(__file__).parent / "data" / "lite0_reference_logits.npz"
