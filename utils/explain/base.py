@@ -1,5 +1,8 @@
 """What every explainer shares: input checks, compiled batched model calls, gradients, progress bars.
 
+Introduced in notebook 00 (``predict``, ``logit_gradients``); every explainer module builds on it.
+Which score a call explains is ``output``: "logit" or "probability" (:func:`check_output`).
+
 Every method in :mod:`utils.explain` has the signature
 ``method(model, image, target, **options) -> np.ndarray`` of shape (H, W), where ``image`` is one
 (H, W, 3) float image in [0, 255] at the model's input size and ``target`` a class index.
@@ -8,7 +11,7 @@ them together with their metadata (``METHODS[name].info``).
 
 Speed matters on a laptop CPU: calling a Keras model eagerly, ``model(x)``, is 8-16x slower than a
 compiled call, and throughput stops growing past a batch of ~16 images. So perturbation methods go
-through :func:`predict` (batched, compiled) and gradient methods through :func:`logit_gradients`,
+through :func:`predict` (batched, compiled) and gradient methods through :func:`score_gradients`,
 both built on :func:`utils.explain.model_calls.compiled`, which also counts every image the model
 evaluates for :func:`count_model_calls` (the benchmarks report it).
 """
@@ -76,36 +79,51 @@ def check_target(model: keras.Model, target) -> int:
     return int(target)
 
 
-# --------------------------------------------------------------------------- compiled model calls
-def forward_fn(model: keras.Model, logits: bool = False) -> Callable[[tf.Tensor], tf.Tensor]:
-    """A compiled (``tf.function``) forward pass of ``model`` returning probabilities or logits.
+# --------------------------------------------------------------------------- which score
+OUTPUTS = ("logit", "probability")  # the values of every explainer's and metric's ``output`` option
 
-    Probabilities are softmax probabilities even for a model that outputs logits itself.
-    """
-    net = logits_model(model) if logits else probability_model(model)
+
+def check_output(output) -> str:
+    """Return ``output`` if it is "logit" (the pre-softmax score) or "probability"; a one-line ValueError otherwise."""
+    if not isinstance(output, str) or output not in OUTPUTS:
+        raise ValueError(f"output must be 'logit' (the pre-softmax score) or 'probability', got {output!r}.")
+    return output
+
+
+def score_model(model: keras.Model, output: str = "probability") -> keras.Model:
+    """The model whose outputs are the scores ``output`` names: logits, or softmax probabilities even for a
+    model that outputs logits itself (both share ``model``'s weights and are cached on it)."""
+    return logits_model(model) if check_output(output) == "logit" else probability_model(model)
+
+
+# --------------------------------------------------------------------------- compiled model calls
+def forward_fn(model: keras.Model, output: str = "probability") -> Callable[[tf.Tensor], tf.Tensor]:
+    """A compiled (``tf.function``), counted forward pass of ``model`` returning the scores ``output`` names."""
+    net = score_model(model, output)
     spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
-    return compiled(model, f"forward_{logits}", lambda: tf.function(lambda x: net(x, training=False),
+    return compiled(model, f"forward_{output}", lambda: tf.function(lambda x: net(x, training=False),
                                                                     input_signature=[spec], reduce_retracing=True))
 
 
 def predict(model: keras.Model, images: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE,
-            logits: bool = False) -> np.ndarray:
-    """Model outputs (probabilities, or logits) for a stack of images, in compiled batches."""
+            output: str = "probability") -> np.ndarray:
+    """Model scores (``output="probability"`` or ``"logit"``) for a stack of images, in compiled batches."""
     images = np.asarray(images, dtype=np.float32)
-    fn = forward_fn(model, logits)
+    fn = forward_fn(model, output)
     outputs = [fn(tf.constant(images[i:i + batch_size])).numpy() for i in range(0, len(images), batch_size)]
     return np.concatenate(outputs) if outputs else np.zeros((0, num_classes(model)), np.float32)
 
 
-def logit_gradients(model: keras.Model, images: np.ndarray, target: int,
+def score_gradients(model: keras.Model, images: np.ndarray, target: int, output: str = "logit",
                     batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """Target logit and its gradient with respect to the input pixels, for a stack of images.
+    """The target's score (``output``) and its gradient with respect to the input pixels, for a stack of images.
 
-    Gradients of the pre-softmax logit, not of the probability: the softmax saturates for confident
-    predictions and would make every gradient-based map fade.
-    Returns ``(logits of shape (N,), gradients of shape (N, H, W, 3))``.
+    Gradient methods default to the pre-softmax logit: the softmax saturates for confident predictions
+    and would make every gradient-based map fade (notebook 05 shows it); ``output="probability"``
+    differentiates the softmax probability of the target instead.
+    Returns ``(scores of shape (N,), gradients of shape (N, H, W, 3))``.
     """
-    net = logits_model(model)
+    net = score_model(model, output)
     spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
 
     def build():
@@ -118,7 +136,7 @@ def logit_gradients(model: keras.Model, images: np.ndarray, target: int,
 
         return grad
 
-    fn = compiled(model, "logit_gradients", build)
+    fn = compiled(model, f"gradients_{output}", build)
     images = np.asarray(images, dtype=np.float32)
     scores, grads = [], []
     for i in range(0, len(images), batch_size):
@@ -128,53 +146,10 @@ def logit_gradients(model: keras.Model, images: np.ndarray, target: int,
     return np.concatenate(scores), np.concatenate(grads)
 
 
-# --------------------------------------------------------------------------- layers
-def spatial_layers(model: keras.Model) -> list[str]:
-    """Names of the layers whose output is a spatial feature map (batch, h, w, channels)."""
-    names = []
-    for layer in model.layers:
-        try:
-            shape = layer.output.shape
-        except (AttributeError, ValueError):
-            continue
-        if len(shape) == 4 and not isinstance(layer, keras.layers.InputLayer) and shape[1] and shape[1] > 1:
-            names.append(layer.name)
-    return names
-
-
-def conv_layers(model: keras.Model) -> list[str]:
-    """Names of the convolution layers of ``model`` (Conv2D, DepthwiseConv2D, SeparableConv2D)."""
-    kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
-    return [layer.name for layer in model.layers if isinstance(layer, kinds)]
-
-
-def resolve_feature_layer(model: keras.Model, layer: str | None = None) -> str:
-    """The layer whose feature maps CAM methods use: ``layer`` if given, else the last spatial one.
-
-    Raises a ValueError that lists the candidates when ``layer`` does not exist, and one that says
-    why when the model has no convolutional layer at all.
-    """
-    if not conv_layers(model):
-        raise ValueError(
-            f"Model {model.name!r} has no convolutional layer, so CAM methods (Grad-CAM, Score-CAM) do "
-            "not apply. Use a model-agnostic method instead: 'lime', 'kernel_shap', 'occlusion', 'rise', "
-            "'saliency' or 'integrated_gradients'."
-        )
-    candidates = spatial_layers(model)
-    if layer is None:
-        return candidates[-1]
-    names = {lyr.name for lyr in model.layers}
-    if layer not in names:
-        shown = ", ".join(candidates[-8:])
-        raise ValueError(
-            f"Model {model.name!r} has no layer named {layer!r}. Layers with spatial feature maps "
-            f"(last {min(8, len(candidates))} of {len(candidates)}): {shown}. "
-            "See utils.explain.base.spatial_layers(model) for all of them."
-        )
-    if layer not in candidates:
-        raise ValueError(f"Layer {layer!r} has no spatial output (shape {model.get_layer(layer).output.shape}); "
-                         f"pick one of the last convolutional blocks, e.g. {candidates[-1]!r}.")
-    return layer
+def logit_gradients(model: keras.Model, images: np.ndarray, target: int,
+                    batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`score_gradients` of the pre-softmax logit (notebook 00 introduces it): ``(logits (N,), gradients)``."""
+    return score_gradients(model, images, target, "logit", batch_size)
 
 
 # --------------------------------------------------------------------------- progress and seeds

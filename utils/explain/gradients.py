@@ -1,8 +1,9 @@
 """Gradient maps: vanilla saliency, Gradient x Input, SmoothGrad and Guided Backpropagation.
 
 Introduced in notebook 07 (next to Integrated Gradients); guided backprop returns in notebook 08's
-sanity checks. All differentiate the target's pre-softmax logit with respect to the input pixels
-through :func:`utils.explain.base.logit_gradients` (compiled, batched).
+sanity checks. All differentiate the target's score with respect to the input pixels through
+:func:`utils.explain.base.score_gradients` (compiled, batched): by default the pre-softmax logit
+(``output="logit"``), or the softmax probability with ``output="probability"``.
 
 How an (H, W, 3) gradient becomes an (H, W) map:
 
@@ -33,21 +34,21 @@ def abs_max_over_channels(gradients: np.ndarray) -> np.ndarray:
     return np.abs(gradients).max(axis=-1).astype(np.float32)
 
 
-def input_gradient(model: keras.Model, image: np.ndarray, target: int) -> np.ndarray:
-    """d logit_target / d pixels for one checked image, shape (H, W, 3)."""
-    return base.logit_gradients(model, image[None], target)[1][0]
+def input_gradient(model: keras.Model, image: np.ndarray, target: int, output: str = "logit") -> np.ndarray:
+    """d score_target / d pixels for one checked image, shape (H, W, 3); the score is ``output``."""
+    return base.score_gradients(model, image[None], target, output)[1][0]
 
 
 @explainer("saliency", family="gradient", signed=False, needs_gradients=True, order=1)
-def saliency(model: keras.Model, image: np.ndarray, target: int) -> np.ndarray:
+def saliency(model: keras.Model, image: np.ndarray, target: int, *, output: str = "logit") -> np.ndarray:
     """Vanilla gradient map: max over channels of |d logit_target / d pixel| (Simonyan et al., 2014)."""
     image = base.check_image(model, image)
     target = base.check_target(model, target)
-    return abs_max_over_channels(input_gradient(model, image, target))
+    return abs_max_over_channels(input_gradient(model, image, target, base.check_output(output)))
 
 
 @explainer("gradient_x_input", family="gradient", signed=True, needs_gradients=True, order=2)
-def gradient_x_input(model: keras.Model, image: np.ndarray, target: int) -> np.ndarray:
+def gradient_x_input(model: keras.Model, image: np.ndarray, target: int, *, output: str = "logit") -> np.ndarray:
     """Gradient x Input, summed over channels (signed): the first-order Taylor term of each pixel.
 
     "Input" is the raw pixel value in [0, 255], so this is Integrated Gradients with a black baseline
@@ -55,13 +56,13 @@ def gradient_x_input(model: keras.Model, image: np.ndarray, target: int) -> np.n
     """
     image = base.check_image(model, image)
     target = base.check_target(model, target)
-    return (input_gradient(model, image, target) * image).sum(axis=-1).astype(np.float32)
+    return (input_gradient(model, image, target, base.check_output(output)) * image).sum(axis=-1).astype(np.float32)
 
 
 @explainer("smoothgrad", family="gradient", signed=False, needs_gradients=True, stochastic=True, budget="num_samples",
            quick={"num_samples": 16}, order=3)
 def smoothgrad(model: keras.Model, image: np.ndarray, target: int, *, num_samples: int = DEFAULT_SMOOTHGRAD_SAMPLES,
-               noise_level: float = DEFAULT_NOISE_LEVEL, seed: int | None = 0,
+               noise_level: float = DEFAULT_NOISE_LEVEL, seed: int | None = 0, output: str = "logit",
                batch_size: int = base.DEFAULT_BATCH_SIZE, progress: bool | None = None) -> np.ndarray:
     """SmoothGrad (Smilkov et al., 2017): the gradient averaged over ``num_samples`` noisy copies of the image.
 
@@ -82,6 +83,7 @@ def smoothgrad(model: keras.Model, image: np.ndarray, target: int, *, num_sample
     target = base.check_target(model, target)
     num_samples = base.check_count("num_samples", num_samples)
     batch_size = base.check_count("batch_size", batch_size)
+    base.check_output(output)
     if isinstance(noise_level, (bool, np.bool_)) or not isinstance(noise_level, (int, float, np.number)) \
             or not noise_level >= 0:
         raise ValueError(f"noise_level is a fraction of the input range (e.g. 0.15), got {noise_level}.")
@@ -92,7 +94,7 @@ def smoothgrad(model: keras.Model, image: np.ndarray, target: int, *, num_sample
     for i in base.progress(starts, total=len(starts), desc="SmoothGrad", enabled=progress):
         n = min(batch_size, num_samples - i)
         noisy = image[None] + generator.normal(0.0, sigma, size=(n, *image.shape)).astype(np.float32)
-        total += base.logit_gradients(model, noisy, target, batch_size=batch_size)[1].sum(axis=0)
+        total += base.score_gradients(model, noisy, target, output, batch_size)[1].sum(axis=0)
     return abs_max_over_channels(total / num_samples)
 
 
@@ -196,8 +198,10 @@ def guided_model(model: keras.Model) -> keras.Model:
     return keras.models.clone_model(logits_model(model), clone_function=replace)
 
 
-def guided_gradients(model: keras.Model, images: np.ndarray, target: int) -> np.ndarray:
-    """Guided-backprop gradients of the target logit for a stack of images, (N, H, W, 3); compiled, cached."""
+def guided_gradients(model: keras.Model, images: np.ndarray, target: int, output: str = "logit") -> np.ndarray:
+    """Guided-backprop gradients of the target's score (``output``: the logit, or the softmax of the guided
+    logits) for a stack of images, (N, H, W, 3); compiled, cached."""
+    use_softmax = base.check_output(output) == "probability"
     spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
 
     def build():
@@ -207,17 +211,18 @@ def guided_gradients(model: keras.Model, images: np.ndarray, target: int) -> np.
         def run(x, t):
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                score = net(x, training=False)[:, t]
+                scores = net(x, training=False)
+                score = (tf.nn.softmax(scores) if use_softmax else scores)[:, t]
             return tape.gradient(score, x)
 
         return run
 
-    fn = compiled(model, "guided_gradients", build)
+    fn = compiled(model, f"guided_gradients_{output}", build)
     return fn(tf.constant(np.asarray(images, np.float32)), tf.constant(target, tf.int32)).numpy()
 
 
 @explainer("guided_backprop", family="gradient", signed=False, needs_gradients=True, order=4)
-def guided_backprop(model: keras.Model, image: np.ndarray, target: int) -> np.ndarray:
+def guided_backprop(model: keras.Model, image: np.ndarray, target: int, *, output: str = "logit") -> np.ndarray:
     """Guided Backpropagation map (Springenberg et al., 2015): max over channels of |guided gradient|.
 
     Sharp, edge-like maps; Adebayo et al. (2018) show they hardly depend on the model's weights
@@ -225,4 +230,4 @@ def guided_backprop(model: keras.Model, image: np.ndarray, target: int) -> np.nd
     """
     image = base.check_image(model, image)
     target = base.check_target(model, target)
-    return abs_max_over_channels(guided_gradients(model, image[None], target)[0])
+    return abs_max_over_channels(guided_gradients(model, image[None], target, base.check_output(output))[0])
