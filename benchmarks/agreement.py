@@ -38,23 +38,24 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def rise_normalisations(model, image: np.ndarray, target: int, num_masks: int, seed: int, *, cells: int = 7,
-                        p_keep: float = 0.5, logits: bool = False,
+def rise_normalisations(model, image: np.ndarray, target: int, num_samples: int, seed: int, *, cells: int = 7,
+                        p_keep: float = 0.5, output: str = "probability",
                         batch_size: int = base.DEFAULT_BATCH_SIZE) -> dict[str, np.ndarray]:
-    """RISE's two estimators from one set of masks (black hiding, as RISE's default):
+    """RISE's two estimators from ``num_samples`` masks (black baseline, as RISE's default), scoring ``output``
+    ("probability" or "logit"):
     ``"coverage"`` = sum_i f_i M_i / sum_i M_i (what utils.explain.rise returns for the same seed) and
     ``"paper"`` = sum_i f_i M_i / (N p)."""
     height, width = image.shape[:2]
     random = base.rng(seed)
     weighted = np.zeros((height, width))
     coverage = np.zeros((height, width))
-    for start in range(0, num_masks, batch_size):
-        masks = rise_masks(min(batch_size, num_masks - start), height, width, cells, p_keep, random)
+    for start in range(0, num_samples, batch_size):
+        masks = rise_masks(min(batch_size, num_samples - start), height, width, cells, p_keep, random)
         scores = base.predict(model, masks[..., None] * image[None], batch_size=batch_size,
-                              logits=logits)[:, target].astype(np.float64)
+                              output=output)[:, target].astype(np.float64)
         weighted += np.tensordot(scores, masks, axes=1)
         coverage += masks.sum(axis=0, dtype=np.float64)
-    return {"coverage": weighted / coverage, "paper": weighted / (num_masks * p_keep)}
+    return {"coverage": weighted / coverage, "paper": weighted / (num_samples * p_keep)}
 
 
 def smoothgrad_by_budget(model, image: np.ndarray, target: int, budgets, seed: int, *,
@@ -93,8 +94,8 @@ def run_agreement(config, log=print) -> dict:
     for name, image, target in zip(photos, images, targets):
         row = {"photo": name, "target": int(target)}
         for score in config.agreement_scores:
-            maps = [rise_normalisations(model, image, int(target), config.agreement_masks, seed,
-                                        logits=score == "logit") for seed in (0, 1)]
+            maps = [rise_normalisations(model, image, int(target), config.agreement_masks, seed, output=score)
+                    for seed in (0, 1)]
             for kind in ("coverage", "paper"):
                 row[f"{score}_{kind}_r"] = pearson(maps[0][kind], maps[1][kind])
                 row[f"{score}_{kind}_mean"] = float(maps[0][kind].mean())
@@ -115,7 +116,7 @@ def run_agreement(config, log=print) -> dict:
             values = [r[f"{score}_{kind}_r"] for r in rise_rows]
             rise_summary[f"{score}_{kind}"] = {"min": min(values), "median": _median(values), "max": max(values)}
     return {"photos": photos, "seeds": [0, 1],
-            "rise": {"num_masks": config.agreement_masks, "scores": list(config.agreement_scores),
+            "rise": {"num_samples": config.agreement_masks, "scores": list(config.agreement_scores),
                      "per_photo": rise_rows, "summary": rise_summary},
             "smoothgrad": {"budgets": list(config.smoothgrad_budgets), "noise_level": DEFAULT_NOISE_LEVEL,
                            "per_photo": smooth_rows, "median_r": median_r,

@@ -27,13 +27,13 @@ class Config:
     cue_images: int             # planted-cue test images per cue model
     repeats: int                # timed repetitions of each cheap measurement (the median is kept)
     perturbation_samples: int   # N model evaluations of lime / kernel_shap / rise in the targets
-    score_cam_maps: int         # maps for Score-CAM against tf-keras-vis Scorecam
-    ig_steps: int               # m steps of Integrated Gradients in its target
+    score_cam_maps: int         # maps (Score-CAM's num_samples) against tf-keras-vis Scorecam
+    ig_samples: int             # m path intervals (num_samples) of Integrated Gradients in its target
     lime_library_batches: tuple[int, ...] = (10, 256)
     shap_evals: int = 500       # shap Partition explainer max_evals
     metric_steps: int = 32      # deletion / insertion curve steps
     quality_samples: int = 500  # samples of sampling methods inside the quality benchmark
-    ig_max_steps: int = 1024    # Integrated Gradients doubles its steps up to this until its gap is < 5%
+    ig_max_samples: int = 1024  # Integrated Gradients doubles its num_samples up to this until its gap is < 5%
     smoothgrad_samples: int | None = None  # SmoothGrad's budget in the quality benchmark (None = its default)
     sanity_stages: int = 3      # cascading randomisation stages of the sanity check
     stability_repeats: int = 3  # noisy copies for the stability score
@@ -49,9 +49,9 @@ class Config:
     library_photos: int = 25            # bundled photos (Lite0)
     library_cue_images: int = 200       # planted-cue test images per cue model
     library_samples: int = 300          # matched budget of lime / shap Partition and of our lime / KernelSHAP
-    library_gradient_samples: int = 64  # shap GradientExplainer nsamples (matched) = our IG steps
+    library_gradient_samples: int = 64  # shap GradientExplainer nsamples (matched) = our IG num_samples
     library_smoothgrad_samples: int = 50  # tf-keras-vis SmoothGrad (matched) = our SmoothGrad samples
-    library_score_cam_maps: int = 128   # tf-keras-vis Scorecam max_N (matched) = our Score-CAM max_maps
+    library_score_cam_maps: int = 128   # tf-keras-vis Scorecam max_N (matched) = our Score-CAM num_samples
     library_default_budget_cap: int | None = None  # caps a library default's budget (quick runs; None: true defaults)
     library_mufidelity_samples: int = 64  # subsets of MuFidelity per map
     library_pgi_samples: int = 8        # noise draws of PGI / PGU per map
@@ -68,10 +68,10 @@ class Config:
 
 
 FULL = Config(name="full", photos=3, cue_images=9, repeats=3, perturbation_samples=1000, score_cam_maps=1280,
-              ig_steps=64, quality_samples=300)
+              ig_samples=64, quality_samples=300)
 QUICK = Config(name="quick", photos=1, cue_images=2, repeats=1, perturbation_samples=64, score_cam_maps=32,
-               ig_steps=16, lime_library_batches=(10, 256), shap_evals=64, metric_steps=8, quality_samples=32,
-               ig_max_steps=128, smoothgrad_samples=25,
+               ig_samples=16, lime_library_batches=(10, 256), shap_evals=64, metric_steps=8, quality_samples=32,
+               ig_max_samples=128, smoothgrad_samples=25,
                sanity_stages=1, stability_repeats=2, throughput_batches=(1, 16, 32), agreement_photos=1,
                agreement_masks=128, agreement_scores=("probability",), smoothgrad_budgets=(25, 50),
                library_models=("cue_resnet",), library_photos=1, library_cue_images=3, library_samples=32,
@@ -83,7 +83,7 @@ QUICK = Config(name="quick", photos=1, cue_images=2, repeats=1, perturbation_sam
 
 def tiny(config: Config = QUICK) -> Config:
     """An even smaller configuration for the unit test of the benchmark's plumbing."""
-    return replace(config, name="tiny", repeats=1, perturbation_samples=32, score_cam_maps=16, ig_steps=8,
+    return replace(config, name="tiny", repeats=1, perturbation_samples=32, score_cam_maps=16, ig_samples=8,
                    lime_library_batches=(32,), shap_evals=32, metric_steps=4, quality_samples=32,
                    sanity_stages=1, stability_repeats=2, throughput_batches=(1, 16), cue_images=2,
                    agreement_photos=1, agreement_masks=32, smoothgrad_budgets=(4, 8),

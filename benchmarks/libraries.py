@@ -87,15 +87,16 @@ def tf_keras_vis_gradcam(model, image: np.ndarray, target: int, layer: str) -> C
 
 
 def tf_keras_vis_scorecam(model, image: np.ndarray, target: int, layer: str,
-                          max_maps: int | None) -> Callable[[], np.ndarray]:
-    """tf-keras-vis ``Scorecam`` (softmax score, as Score-CAM defines it) with ``max_N`` = our ``max_maps``."""
+                          num_samples: int | None) -> Callable[[], np.ndarray]:
+    """tf-keras-vis ``Scorecam`` (softmax score, as Score-CAM defines it) with ``max_N`` = our Score-CAM's
+    ``num_samples`` (its number of maps)."""
     from tf_keras_vis.scorecam import Scorecam
     from tf_keras_vis.utils.scores import CategoricalScore
 
     _quiet()
     scorecam = Scorecam(model, clone=False)
     score = CategoricalScore([target])
-    return silenced(lambda: np.asarray(scorecam(score, image[None], penultimate_layer=layer, max_N=max_maps)[0],
+    return silenced(lambda: np.asarray(scorecam(score, image[None], penultimate_layer=layer, max_N=num_samples)[0],
                                        np.float32))
 
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from utils.evaluation import metrics
 from utils.explain import METHODS, base
+from utils.explain.cam_layers import resolve_feature_layer
 from utils.explain.gradients import DEFAULT_NOISE_LEVEL, abs_max_over_channels
 from utils.explain.registry import takes_option
 from utils.explain.segmentation import segment
@@ -111,7 +112,7 @@ def _finite(saliency) -> np.ndarray:
 
 
 def _layer(model, layer: str | None) -> str | None:
-    return base.resolve_feature_layer(model) if layer == OURS else layer
+    return resolve_feature_layer(model) if layer == OURS else layer
 
 
 # --------------------------------------------------------------------------- the library calls
@@ -138,19 +139,26 @@ def eli5_gradcam(model, image: np.ndarray, target: int, *, output: str = "model"
 
 
 def lime_map(model, image: np.ndarray, target: int, *, segmentation: str = "quickshift", num_samples: int = 1000,
-             batch_size: int = 10, hide_color=None, kernel_width: float = 0.25, seed: int = 0) -> np.ndarray:
+             batch_size: int = 10, baseline: str | float = "segment_mean", kernel_width: float = 0.25,
+             seed: int = 0) -> np.ndarray:
     """lime's ``LimeImageExplainer(kernel_width, random_state=seed).explain_instance`` for ``target``, each pixel
     given its superpixel's weight. ``segmentation``: ``"quickshift"`` (lime's default algorithm and parameters,
     on the image scaled to [0, 1] as scikit-image expects) or ``"slic"`` (ours), both from
-    :func:`utils.explain.segmentation.segment`."""
+    :func:`utils.explain.segmentation.segment`. ``baseline`` in our vocabulary (:mod:`utils.explain.baselines`),
+    as far as lime can hide: ``"segment_mean"`` (lime's default, each superpixel its mean colour) or one grey
+    level."""
     from lime.lime_image import LimeImageExplainer
 
+    if baseline != "segment_mean" and not isinstance(baseline, (int, float)):
+        raise ValueError(f"lime hides superpixels by their mean colour ('segment_mean') or one grey level, "
+                         f"got baseline={baseline!r}.")
     segments = segment(image, segmentation)
     explainer = LimeImageExplainer(kernel_width=kernel_width, random_state=seed)
     with quiet():
         explanation = explainer.explain_instance(
             image.astype(np.float64), lambda x: base.predict(model, np.asarray(x, np.float32)), labels=(int(target),),
-            top_labels=None, hide_color=hide_color, num_samples=int(num_samples), batch_size=int(batch_size),
+            top_labels=None, hide_color=None if baseline == "segment_mean" else float(baseline),
+            num_samples=int(num_samples), batch_size=int(batch_size),
             segmentation_fn=lambda _: segments, random_seed=seed)
     weights = np.zeros(int(segments.max()) + 1)
     for k, w in explanation.local_exp[int(target)]:
@@ -164,8 +172,7 @@ def shap_partition(model, image: np.ndarray, target: int, *, masker: str = "blur
     the colour channels. ``output``: what the model function returns (probability or logit)."""
     import shap
 
-    logits = output == "logit"
-    explainer = shap.explainers.Partition(lambda x: base.predict(model, np.asarray(x, np.float32), logits=logits),
+    explainer = shap.explainers.Partition(lambda x: base.predict(model, np.asarray(x, np.float32), output=output),
                                           shap.maskers.Image(masker, image.shape))
     with quiet():
         values = explainer(image[None], max_evals=int(max_evals), batch_size=batch_size, outputs=[int(target)],
@@ -262,9 +269,10 @@ class Adapter:
     """One library method: how to call it, what it is compared with, and at which settings.
 
     ``budget`` names the option of ``matched`` that takes the configuration's budget (``budget_field`` of
-    :class:`benchmarks.config.Config`), and ``ours_budget`` our method's option that takes the same number,
-    so that the matched library call and our call spend the same budget. ``default_budget`` is the option
-    of ``default`` that :attr:`benchmarks.config.Config.library_default_budget_cap` may cap (quick runs only).
+    :class:`benchmarks.config.Config`); our method takes the same number in its registered budget option
+    (``METHODS[ours].info.budget``), so that the matched library call and our call spend the same budget.
+    ``default_budget`` is the option of ``default`` that
+    :attr:`benchmarks.config.Config.library_default_budget_cap` may cap (quick runs only).
     """
 
     library: str           # distribution name (its installed version is recorded)
@@ -276,7 +284,6 @@ class Adapter:
     why_matched: str
     budget: str | None = None
     budget_field: str | None = None
-    ours_budget: str | None = None
     default_budget: str | None = None
     needs_background: bool = False
     ours_options: dict = field(default_factory=dict)
@@ -293,15 +300,15 @@ ADAPTERS: dict[str, Adapter] = {
                     "and its formatter upsamples an 8-bit copy of the map"),
     "lime_image": Adapter(
         "lime", "lime.lime_image.LimeImageExplainer.explain_instance", "lime", lime_map,
-        default={"segmentation": "quickshift", "num_samples": 1000, "batch_size": 10, "hide_color": None,
+        default={"segmentation": "quickshift", "num_samples": 1000, "batch_size": 10, "baseline": "segment_mean",
                  "kernel_width": 0.25},
         matched={"segmentation": "slic", "num_samples": None, "batch_size": base.DEFAULT_BATCH_SIZE,
-                 "hide_color": None, "kernel_width": 0.25},
-        why_matched="our LIME uses SLIC superpixels, hides a superpixel with its mean colour (lime's "
-                    "hide_color=None) and lime's kernel width; matched gives lime our segments and our sample "
-                    "budget, so only lime's sampling and ridge fit differ (the batch size changes no number)",
-        budget="num_samples", budget_field="library_samples", ours_budget="num_samples",
-        default_budget="num_samples",
+                 "baseline": "segment_mean", "kernel_width": 0.25},
+        why_matched="our LIME uses SLIC superpixels, hides a superpixel with its mean colour (baseline "
+                    "'segment_mean', lime's default) and lime's kernel width; matched gives lime our segments and "
+                    "our sample budget, so only lime's sampling and ridge fit differ (the batch size changes no "
+                    "number)",
+        budget="num_samples", budget_field="library_samples", default_budget="num_samples",
         why_default="explain_instance's defaults with labels=(target,) and top_labels=None (to get the target's "
                     "weights); its default quickshift segmentation runs on the image scaled to [0, 1], the range "
                     "scikit-image expects of a float image"),
@@ -313,7 +320,7 @@ ADAPTERS: dict[str, Adapter] = {
         why_matched="our KernelSHAP explains the probability with a budget of model evaluations; matched spends "
                     "the same budget; shap's image masker cannot hide our superpixels by their mean colour, so the "
                     "hiding (blur) and the coalitions (shap's axis-aligned partition tree) stay shap's",
-        budget="max_evals", budget_field="library_samples", ours_budget="num_samples", default_budget="max_evals"),
+        budget="max_evals", budget_field="library_samples", default_budget="max_evals"),
     "shap_gradient": Adapter(
         "shap", "shap.GradientExplainer.shap_values", "integrated_gradients", shap_gradient,
         default={"output": "model", "background": "other images", "nsamples": 200, "local_smoothing": 0.0,
@@ -322,8 +329,8 @@ ADAPTERS: dict[str, Adapter] = {
                  "batch_size": base.DEFAULT_BATCH_SIZE},
         why_matched="expected gradients with one black background image is Integrated Gradients from black on the "
                     "logit, as ours, with the path points drawn at random instead of on a trapezoid grid; matched "
-                    "spends as many gradient evaluations as our steps",
-        budget="nsamples", budget_field="library_gradient_samples", ours_budget="steps", default_budget="nsamples",
+                    "spends as many gradient evaluations as our path intervals (num_samples)",
+        budget="nsamples", budget_field="library_gradient_samples", default_budget="nsamples",
         needs_background=True, ours_options={"baseline": "black"},
         why_default="shap_values' defaults (200 samples, no local smoothing) on the model as given, with a "
                     f"background of {BACKGROUND_IMAGES} other images of the same set, as shap's examples pass a "
@@ -355,7 +362,7 @@ ADAPTERS: dict[str, Adapter] = {
         why_matched="tf-keras-vis applies a softmax to what the model returns, so on a softmax model it takes the "
                     "softmax twice; given the logits it weighs each channel by the softmax probability, as ours "
                     "does, at our feature layer, our number of maps and our upsampling",
-        budget="max_N", budget_field="library_score_cam_maps", ours_budget="max_maps", default_budget="max_N"),
+        budget="max_N", budget_field="library_score_cam_maps", default_budget="max_N"),
     "tf_keras_vis_saliency": Adapter(
         "tf-keras-vis", "tf_keras_vis.saliency.Saliency", "saliency", tf_keras_vis_saliency,
         default={"output": "model", "smooth_samples": 0, "gradient_modifier": "abs", "keepdims": False,
@@ -374,8 +381,7 @@ ADAPTERS: dict[str, Adapter] = {
                     "takes the largest |value| over the channels; tf-keras-vis does that with gradient_modifier=None "
                     "and keepdims, at our budget (its documented example uses 20 samples and noise 0.20, averaging "
                     "|gradient| per sample)",
-        budget="smooth_samples", budget_field="library_smoothgrad_samples", ours_budget="num_samples",
-        default_budget="smooth_samples",
+        budget="smooth_samples", budget_field="library_smoothgrad_samples", default_budget="smooth_samples",
         why_default="Saliency's call defaults to plain saliency (smooth_samples=0); its documented SmoothGrad "
                     "example passes smooth_samples=20, smooth_noise=0.20"),
 }
@@ -405,10 +411,14 @@ def settings(adapter: Adapter, variant: str, config) -> dict:
 
 
 def ours_settings(adapter: Adapter, config) -> dict:
-    """Our method's options next to ``adapter``: the course's defaults, with the matched budget."""
+    """Our method's options next to ``adapter``: the course's defaults, with the matched budget in our method's
+    registered budget option (``METHODS[adapter.ours].info.budget``)."""
     options = dict(adapter.ours_options)
-    if adapter.ours_budget:
-        options[adapter.ours_budget] = int(getattr(config, adapter.budget_field))
+    if adapter.budget:
+        budget = METHODS[adapter.ours].info.budget
+        if budget is None:
+            raise ValueError(f"adapter for {adapter.ours!r} has a budget ({adapter.budget}) but our method has none.")
+        options[budget] = int(getattr(config, adapter.budget_field))
     return options
 
 
@@ -424,10 +434,10 @@ def selected_adapters(config) -> dict[str, Adapter]:
 def score_map(model, image: np.ndarray, target: int, saliency: np.ndarray, mask: np.ndarray | None, config) -> dict:
     """The per-image metrics of one map (see the module docstring)."""
     curve = metrics.deletion_insertion(model, image, saliency, target, steps=config.metric_steps)
-    gaps = metrics.prediction_gaps(model, image, saliency, target, n_samples=config.library_pgi_samples)
+    gaps = metrics.prediction_gaps(model, image, saliency, target, num_samples=config.library_pgi_samples)
     row = {"deletion_auc": curve["deletion_auc"], "insertion_auc": curve["insertion_auc"],
            "mufidelity": metrics.faithfulness_correlation(model, image, saliency, target,
-                                                          n_samples=config.library_mufidelity_samples),
+                                                          num_samples=config.library_mufidelity_samples),
            "pgi": gaps["pgi"], "pgu": gaps["pgu"], "pointing_game": None, "relevance_mass": None}
     if mask is not None and np.any(mask):
         row["pointing_game"] = metrics.pointing_game(saliency, mask)
@@ -517,7 +527,7 @@ def run_variant(variant: Variant, model, counted, read_count, images: np.ndarray
         if i < config.library_sanity_images:
             with quiet():
                 stable = metrics.noise_stability(fn, model, image, int(target),
-                                                 n_copies=max(1, config.stability_repeats - 1))
+                                                 num_samples=max(1, config.stability_repeats - 1))
             per["stability"].append(float(stable["spearman"]))
         else:
             per["stability"].append(None)
@@ -528,7 +538,7 @@ def run_variant(variant: Variant, model, counted, read_count, images: np.ndarray
 
 
 def sanity_pass(fns: dict[str, Callable[..., np.ndarray]], sanity_model, image: np.ndarray, target: int,
-                n_steps: int) -> dict[str, dict]:
+                stages: int) -> dict[str, dict]:
     """The cascading randomisation check of every explainer in ``fns`` on one image, in one
     :func:`utils.evaluation.metrics.model_randomisation_check` run: its method records each explainer's map at every
     stage (building the private copy and the random twin once instead of once per explainer), and each
@@ -545,7 +555,7 @@ def sanity_pass(fns: dict[str, Callable[..., np.ndarray]], sanity_model, image: 
         return recorded[first][-1]
 
     with quiet():
-        metrics.model_randomisation_check(every, sanity_model, image, int(target), n_steps=n_steps)
+        metrics.model_randomisation_check(every, sanity_model, image, int(target), stages=stages)
     out = {}
     for name, maps in recorded.items():
         rho = float(metrics.map_similarity(maps[0], maps[-1])["spearman_abs"])

@@ -7,7 +7,8 @@ and stability under small input noise (mean Spearman to the clean map). The sani
 the fully randomised model, "passes" below ``utils.evaluation.metrics.SANITY_MAX_RANK_CORRELATION``. The random
 twin's logits are checked first (:func:`utils.evaluation.metrics.random_logit_spread`); a twin without a usable
 spread stops the benchmark, since its verdicts would mean nothing. Integrated Gradients runs to its
-completeness bound on each image (:func:`ig_to_completeness`), its steps and gaps recorded. A method
+completeness bound on each image (:func:`ig_to_completeness`), its ``num_samples`` (path intervals) and gaps
+recorded. A method
 whose fully randomised map is constant gets the verdict "undefined (constant map)".
 """
 from __future__ import annotations
@@ -26,27 +27,26 @@ from utils.explain.integrated_gradients import integrated_gradients_adaptive
 from utils.models import load_model
 
 STORED_MAP_SIZE = 112  # maps kept in results/maps.npz for notebook 08 (float16, downsampled)
-# Integrated Gradients runs until its completeness gap is below IG_TOLERANCE (doubling the steps from
-# IG_START_STEPS), up to IG_MAX_STEPS; the steps and gap reached on each image are recorded.
+# Integrated Gradients runs until its completeness gap is below IG_TOLERANCE (doubling num_samples, its path
+# intervals, from IG_START_SAMPLES), up to IG_MAX_SAMPLES; the num_samples and gap reached on each image are recorded.
 IG_TOLERANCE = 0.05
-IG_START_STEPS = 32
-IG_MAX_STEPS = 1024  # the full configuration's bound (benchmarks.config: ig_max_steps)
+IG_START_SAMPLES = 32
+IG_MAX_SAMPLES = 1024  # the full configuration's bound (benchmarks.config: ig_max_samples)
 TWIN_CHECK_PHOTOS = ("coffee", "chelsea", "zebra", "fire_engine")  # the random twin's logits are checked on these
 
 
 def ig_to_completeness(model, image: np.ndarray, target: int, *, tolerance: float = IG_TOLERANCE,
-                       start_steps: int = IG_START_STEPS, max_steps: int = IG_MAX_STEPS, seed: int | None = 0,
-                       record: list | None = None) -> np.ndarray:
-    """Integrated Gradients (black baseline) at the step count that meets its completeness bound on this
-    image: :func:`utils.explain.integrated_gradients.integrated_gradients_adaptive` doubles the steps until
-    the relative gap |sum(attr) - (f(x) - f(0))| / |f(x) - f(0)| is below ``tolerance``. Appends
-    ``{"steps", "gap"}`` to ``record`` (the benchmark reports them per image)."""
-    saliency, info = integrated_gradients_adaptive(model, image, target, tolerance=tolerance,
-                                                   start_steps=start_steps, max_steps=max_steps, seed=seed,
-                                                   return_info=True, progress=False)
+                       start_samples: int = IG_START_SAMPLES, max_samples: int = IG_MAX_SAMPLES,
+                       seed: int | None = 0, record: list | None = None) -> np.ndarray:
+    """Integrated Gradients (black baseline) at the ``num_samples`` that meets its completeness bound on this
+    image: :func:`utils.explain.integrated_gradients.integrated_gradients_adaptive` doubles ``num_samples``
+    until the relative gap |sum(attr) - (f(x) - f(0))| / |f(x) - f(0)| is below ``tolerance``. Appends
+    ``{"num_samples", "gap"}`` to ``record`` (the benchmark reports them per image)."""
+    result = integrated_gradients_adaptive(model, image, target, tolerance=tolerance, start_samples=start_samples,
+                                           max_samples=max_samples, seed=seed, progress=False)
     if record is not None:
-        record.append({"steps": int(info["steps"]), "gap": float(info["gap"])})
-    return saliency
+        record.append({"num_samples": int(result.num_samples), "gap": float(result.gap)})
+    return result.map
 
 
 def method_options(name: str, config, image_size: int) -> dict:
@@ -56,10 +56,10 @@ def method_options(name: str, config, image_size: int) -> dict:
     its default budget (unless ``config.smoothgrad_samples``); a fixed-cost method with a budget (Score-CAM)
     at its ``quick`` setting; a sliding window (occlusion) scaled to the image, window 1/7 and stride 1/14 of
     its side; Integrated Gradients to its completeness bound (:func:`ig_to_completeness`, at most
-    ``config.ig_max_steps`` steps).
+    ``config.ig_max_samples`` path intervals).
     """
     if name == "integrated_gradients":
-        return {"tolerance": IG_TOLERANCE, "start_steps": IG_START_STEPS, "max_steps": config.ig_max_steps}
+        return {"tolerance": IG_TOLERANCE, "start_samples": IG_START_SAMPLES, "max_samples": config.ig_max_samples}
     info = METHODS[name].info
     if "window" in info.options:
         return {"window": image_size // 7, "stride": image_size // 14}
@@ -116,7 +116,7 @@ def benchmark_model(model, images: np.ndarray, targets: np.ndarray, config, mask
     for name in sorted(config.methods or METHODS):
         fn = method_function(name)
         options = method_options(name, config, size)
-        warm = {**options, "max_steps": IG_START_STEPS} if name == "integrated_gradients" else options
+        warm = {**options, "max_samples": IG_START_SAMPLES} if name == "integrated_gradients" else options
         fn(model, images[0], int(targets[0]), **warm)  # warm-up: tracing is paid once per session
         times, calls, dels, inss, points, masses, kept = [], [], [], [], [], [], []
         ig_record, sanity_record = [], []
@@ -143,10 +143,10 @@ def benchmark_model(model, images: np.ndarray, targets: np.ndarray, config, mask
         small = reduced_options(name, options)  # the repeated runs below use half the samples
         sanity_options = {**small, "record": sanity_record} if name == "integrated_gradients" else small
         sanity = metrics.model_randomisation_check(fn, sanity_model or model, images[0], int(targets[0]),
-                                                   n_steps=config.sanity_stages, **sanity_options)
+                                                   stages=config.sanity_stages, **sanity_options)
         sanity_maps[name] = np.stack([_small(m) for m in sanity["maps"]])
         stable = metrics.noise_stability(fn, model, images[0], int(targets[0]),
-                                         n_copies=config.stability_repeats - 1 or 1, **small)
+                                         num_samples=config.stability_repeats - 1 or 1, **small)
         row = {"method": name, "median_s": statistics.median(times), "model_calls": int(statistics.median(calls)),
                "deletion_auc": float(np.mean(dels)), "insertion_auc": float(np.mean(inss)),
                "pointing_game": float(np.mean(points)) if points else None,
@@ -161,9 +161,9 @@ def benchmark_model(model, images: np.ndarray, targets: np.ndarray, config, mask
                "sanity_abs_curve": [float(v) for v in sanity["spearman_abs"]],
                "stability": float(stable["spearman"]), "options": options}
         if ig_record:
-            row["ig_steps"] = [r["steps"] for r in ig_record]
+            row["ig_steps"] = [r["num_samples"] for r in ig_record]  # IG's num_samples = its path steps
             row["ig_gaps"] = [r["gap"] for r in ig_record]
-            row["ig_sanity_steps"] = [r["steps"] for r in sanity_record]
+            row["ig_sanity_steps"] = [r["num_samples"] for r in sanity_record]
             row["ig_sanity_gaps"] = [r["gap"] for r in sanity_record]
         rows.append(row)
         log(f"  {name}: {row['median_s']:.2f} s, del {row['deletion_auc']:.3f}, ins {row['insertion_auc']:.3f}, "

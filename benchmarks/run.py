@@ -52,8 +52,8 @@ def run_targets(config, out_dir=None) -> dict:
         _log(f"targets: Score-CAM against tf-keras-vis Scorecam, {config.score_cam_maps} maps")
         found.append(targets.score_cam_target(model, image, target, config.score_cam_maps, config.repeats)[0])
     if "integrated_gradients" in groups:
-        _log(f"targets: Integrated Gradients, {config.ig_steps} steps")
-        found.append(targets.ig_target(model, image, target, config.ig_steps, config.repeats))
+        _log(f"targets: Integrated Gradients, {config.ig_samples} steps")
+        found.append(targets.ig_target(model, image, target, config.ig_samples, config.repeats))
     return {"targets": found, "photo": "coffee", "target": target}
 
 

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from utils.explain import METHODS, base, count_model_calls
+from utils.explain.cam_layers import resolve_feature_layer
 
 from . import libraries
 
@@ -38,6 +39,13 @@ def model_calls(fn: Callable[[], Any]) -> int:
     with count_model_calls() as n:
         fn()
     return n[0]
+
+
+def at_budget(name: str, n: int) -> dict[str, int]:
+    """``{budget option: n}`` for method ``name`` from its registered metadata (``METHODS[name].info.budget``);
+    empty for a method of fixed cost (occlusion: its window and stride set its evaluations)."""
+    budget = METHODS[name].info.budget
+    return {budget: int(n)} if budget else {}
 
 
 def _target(name: str, ratio: float, bound: float, kind: str, detail: dict, why_missed: str = "") -> dict:
@@ -94,12 +102,8 @@ def why_rise(image, forward_s: float, evaluations: int) -> str:
 
 def perturbation_targets(model, image, target: int, n: int, repeats: int) -> list[dict]:
     """lime, kernel_shap, rise (N = ``n`` evaluations) and occlusion (its own N): time / N raw forwards <= 1/0.9."""
-    calls = {
-        "lime": lambda: METHODS["lime"](model, image, target, num_samples=n, progress=False),
-        "kernel_shap": lambda: METHODS["kernel_shap"](model, image, target, num_samples=n, progress=False),
-        "rise": lambda: METHODS["rise"](model, image, target, num_masks=n, progress=False),
-        "occlusion": lambda: METHODS["occlusion"](model, image, target, progress=False),
-    }
+    calls = {name: lambda name=name: METHODS[name](model, image, target, progress=False, **at_budget(name, n))
+             for name in ("lime", "kernel_shap", "rise", "occlusion")}
     out = []
     for name, fn in calls.items():
         evaluations = model_calls(fn)
@@ -134,7 +138,7 @@ def _forward_once(model, n: int, batch_size: int = base.DEFAULT_BATCH_SIZE):
 
 def gradcam_targets(model, image, target: int, repeats: int) -> tuple[list[dict], dict]:
     """Grad-CAM <= 1.5 x one forward+backward, and >= 5x faster than tf-keras-vis Gradcam and eli5."""
-    layer = base.resolve_feature_layer(model)
+    layer = resolve_feature_layer(model)
     ours = lambda: METHODS["grad_cam"](model, image, target, layer=layer)  # noqa: E731
     one_pass = lambda: base.logit_gradients(model, image[None], target)  # noqa: E731
     tkv = libraries.tf_keras_vis_gradcam(model, image, target, layer)
@@ -157,8 +161,9 @@ def gradcam_targets(model, image, target: int, repeats: int) -> tuple[list[dict]
 
 def score_cam_target(model, image, target: int, maps: int, repeats: int) -> tuple[dict, dict]:
     """Score-CAM >= 2.5x faster than tf-keras-vis Scorecam at the same number of maps."""
-    layer = base.resolve_feature_layer(model)
-    ours = lambda: METHODS["score_cam"](model, image, target, layer=layer, max_maps=maps, progress=False)  # noqa
+    layer = resolve_feature_layer(model)
+    ours = lambda: METHODS["score_cam"](model, image, target, layer=layer, progress=False,  # noqa: E731
+                                        **at_budget("score_cam", maps))
     theirs = libraries.tf_keras_vis_scorecam(model, image, target, layer, maps)
     medians = paired_medians({"score_cam": ours, "tf_keras_vis": theirs}, max(1, repeats // 2))
     forward = paired_medians({"forward": lambda: _forward_once(model, maps)}, 1)["forward"]
@@ -181,8 +186,10 @@ def score_cam_why(detail: dict) -> str:
 
 
 def ig_target(model, image, target: int, steps: int, repeats: int) -> dict:
-    """Integrated Gradients with m steps <= 1.2 x one batched forward+backward of m images."""
-    ours = lambda: METHODS["integrated_gradients"](model, image, target, steps=steps, progress=False)  # noqa
+    """Integrated Gradients with m steps (``num_samples=m`` path intervals) <= 1.2 x one batched forward+backward
+    of m images."""
+    ours = lambda: METHODS["integrated_gradients"](model, image, target, progress=False,  # noqa: E731
+                                                   **at_budget("integrated_gradients", steps))
     evaluations = model_calls(ours)
     images = np.random.default_rng(2).uniform(0, 255, (steps, *image.shape)).astype(np.float32)
     reference = lambda: base.logit_gradients(model, images, target, batch_size=steps)  # noqa: E731
@@ -200,7 +207,7 @@ def library_timings(model, image, target: int, config) -> dict[str, dict]:
     n = config.perturbation_samples
     fns = {f"lime_library_batch{b}": libraries.lime_library(model, image, target, num_samples=n, batch_size=b)
            for b in config.lime_library_batches}
-    fns["lime_ours"] = lambda: METHODS["lime"](model, image, target, num_samples=n, progress=False)
+    fns["lime_ours"] = lambda: METHODS["lime"](model, image, target, progress=False, **at_budget("lime", n))
     fns[f"forward_{n}"] = lambda: _forward_once(model, n)
     medians = paired_medians(fns, max(1, config.repeats // 3))
     shap_fn = libraries.shap_partition(model, image, target, max_evals=config.shap_evals)

@@ -61,8 +61,9 @@ TMP_PREFIX = ".tmp-"
 
 # Deletion/insertion curves in the summary use a few coarse steps: cheap, and enough to rank maps.
 METRIC_STEPS = 16
-# Keyword arguments of the explainers that the pipeline sets itself or that do not return a map.
-NOT_OPTIONS = ("progress", "return_explanation", "return_gap", "segments")
+# Keyword arguments of the explainers that the pipeline sets itself (progress) or that depend on the image
+# (segments: a superpixel map computed for one image), so a folder-wide --option cannot set them.
+NOT_OPTIONS = ("progress", "segments")
 
 
 class PipelineError(ValueError):
