@@ -58,10 +58,10 @@ def machine() -> dict[str, Any]:
             "avx512f": "avx512f" in flags, "avx2": "avx2" in flags}
 
 
-# Option names of results.json files written before the explainers shared one vocabulary, and the name each
-# has now: the report reads either, so an older results folder still renders.
+# Option and configuration names of results.json files written before the explainers shared one vocabulary,
+# under the name each has now: the report reads either, so an older results folder still renders.
 RENAMED = {"num_samples": ("num_masks", "max_maps", "steps"), "start_samples": ("start_steps",),
-           "max_samples": ("max_steps",)}
+           "max_samples": ("max_steps",), "ig_samples": ("ig_steps",), "ig_max_samples": ("ig_max_steps",)}
 
 
 def recorded(block: dict, key: str, default: Any = None) -> Any:
