@@ -3,7 +3,10 @@
 Introduced in notebook 08 (comparing explainers), used by notebook 09 and ``benchmarks/``.
 Every function takes maps of shape (H, W) as returned by ``utils.explain.METHODS`` (one value per
 pixel, higher = more important for ``target``) and calls the model through
-:func:`utils.explain.base.predict` (compiled, batched).
+:func:`utils.explain.base.predict` (compiled, batched). The vocabulary is the explainers': ``output``
+("logit" or "probability") is the score, ``baseline`` what removed pixels show
+(:func:`utils.explain.baselines.baseline_image`), ``num_samples`` a sampling budget; a metric that runs an
+explainer takes the explainer's own options as one dict, ``options``, so they never clash with its own.
 
 * Faithfulness: :func:`deletion_insertion` (RISE, Petsiuk et al. 2018: remove / reveal pixels in order
   of importance and integrate the class probability), :func:`faithfulness_correlation` (MuFidelity,
@@ -20,19 +23,20 @@ pixel, higher = more important for ``target``) and calls the model through
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import keras
 import numpy as np
 from scipy import ndimage, stats
 from skimage.metrics import structural_similarity
 
-from utils.explain.base import check_count, check_image, check_target, predict
+from utils.explain.base import check_count, check_image, check_output, check_target, predict
+from utils.explain.baselines import Baseline, baseline_image
 from utils.explain.registry import Explainer, takes_option
 
 Method = Callable[..., np.ndarray]
 
-# --------------------------------------------------------------------------- checks and baselines
+# --------------------------------------------------------------------------- checks
 
 
 def _check_map(saliency: np.ndarray, shape: tuple[int, int], what: str = "saliency") -> np.ndarray:
@@ -58,34 +62,6 @@ def _check_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def blurred(image: np.ndarray, sigma: float = 5.0) -> np.ndarray:
-    """The image under a Gaussian blur of ``sigma`` pixels per channel: RISE's insertion start
-    (RISE used an 11x11 kernel of sigma 5 on 224x224 images)."""
-    return ndimage.gaussian_filter(np.asarray(image, np.float32), sigma=(sigma, sigma, 0), mode="nearest")
-
-
-def baseline_image(image: np.ndarray, baseline: str | float | np.ndarray = "blur", sigma: float = 5.0) -> np.ndarray:
-    """What "removed" pixels become: ``"blur"`` (the blurred image), ``"black"`` (0), ``"mean"`` (the image's
-    mean colour), a grey level in [0, 255], or an image of the same shape."""
-    image = np.asarray(image, np.float32)
-    if isinstance(baseline, str):
-        if baseline == "blur":
-            return blurred(image, sigma)
-        if baseline == "black":
-            return np.zeros_like(image)
-        if baseline == "mean":
-            return np.broadcast_to(image.mean(axis=(0, 1)), image.shape).astype(np.float32)
-        raise ValueError(f"baseline must be 'blur', 'black', 'mean', a number or an image, got {baseline!r}.")
-    base = np.asarray(baseline, np.float32)
-    if base.ndim == 0:
-        if not 0 <= float(base) <= 255:
-            raise ValueError(f"A constant baseline must be a grey level in [0, 255], got {float(base)}.")
-        return np.full_like(image, float(base))
-    if base.shape != image.shape:
-        raise ValueError(f"baseline image has shape {base.shape}, the image {image.shape}; they must match.")
-    return base
-
-
 def pixel_order(saliency: np.ndarray, seed: int | None = 0) -> np.ndarray:
     """Flat pixel indices from most to least important; ties are broken at random (seeded), so a constant
     map gives a random order rather than a raster scan from the top-left corner."""
@@ -95,9 +71,23 @@ def pixel_order(saliency: np.ndarray, seed: int | None = 0) -> np.ndarray:
 
 
 def _step_counts(n_pixels: int, steps: int) -> np.ndarray:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}.")
-    return np.round(np.linspace(0, n_pixels, steps + 1)).astype(int)
+    return np.round(np.linspace(0, n_pixels, check_count("steps", steps) + 1)).astype(int)
+
+
+def _check_fraction(name: str, value, low: float, high: float, high_included: bool) -> float:
+    """Return ``value`` as a float in (low, high) or (low, high]; a one-line ValueError naming it otherwise."""
+    closing = "]" if high_included else ")"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) or not (
+            low < value < high or (high_included and value == high)):
+        raise ValueError(f"{name} must be a number in ({low:g}, {high:g}{closing}, got {value!r}.")
+    return float(value)
+
+
+def _check_std(name: str, value) -> float:
+    """Return a noise level in pixel units as a float >= 0; a one-line ValueError naming it otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) or not value >= 0:
+        raise ValueError(f"{name} must be a number of pixel units >= 0, got {value!r}.")
+    return float(value)
 
 
 def _auc(curve: np.ndarray) -> float:
@@ -107,29 +97,28 @@ def _auc(curve: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------- deletion / insertion
 def _perturbation_curve(model: keras.Model, start: np.ndarray, end: np.ndarray, order: np.ndarray,
-                        counts: np.ndarray, target: int, batch_size: int, logits: bool) -> np.ndarray:
+                        counts: np.ndarray, target: int, batch_size: int, output: str) -> np.ndarray:
     """Score of ``target`` as the first ``counts[k]`` pixels of ``order`` go from ``start`` to ``end``."""
     h, w, _ = start.shape
     rank = np.empty(h * w, np.int64)
     rank[order] = np.arange(h * w)
     rank = rank.reshape(h, w, 1)
     images = np.where(rank[None] < counts[:, None, None, None], end[None], start[None]).astype(np.float32)
-    return predict(model, images, batch_size=batch_size, logits=logits)[:, target].astype(np.float64)
+    return predict(model, images, batch_size=batch_size, output=output)[:, target].astype(np.float64)
 
 
 def deletion_insertion(model: keras.Model, image: np.ndarray, saliency: np.ndarray, target: int, *,
-                       steps: int = 50, deletion_baseline: str | float | np.ndarray = "black",
-                       insertion_baseline: str | float | np.ndarray = "blur", blur_sigma: float = 5.0,
-                       logits: bool = False, seed: int | None = 0, batch_size: int = 32) -> dict:
+                       steps: int = 50, deletion_baseline: Baseline = "black", insertion_baseline: Baseline = "blur",
+                       output: str = "probability", seed: int | None = 0, batch_size: int = 32) -> dict:
     """The RISE deletion and insertion curves and their areas (Petsiuk et al., 2018).
 
     Deletion replaces the pixels, most important first, by ``deletion_baseline`` in ``steps`` equal steps
     and records the target's probability: a faithful map makes it fall fast (low AUC is good).
     Insertion starts from ``insertion_baseline`` and puts the original pixels back in the same order: the
     probability should rise fast (high AUC is good). The defaults follow RISE: deletion to black, insertion
-    from the blurred image (Gaussian, ``blur_sigma``). Pass the same baseline to both to compare the two
-    curves directly (for a random map, deletion(t) and insertion(1 - t) then coincide on average).
-    ``logits=True`` scores the pre-softmax logit instead of the probability.
+    from the blurred image (``"blur"``: Gaussian, sigma 5 px). Pass the same baseline to both to compare the
+    two curves directly (for a random map, deletion(t) and insertion(1 - t) then coincide on average).
+    ``output="logit"`` scores the pre-softmax logit instead of the probability.
 
     Returns ``{"fractions", "deletion_curve", "insertion_curve", "deletion_auc", "insertion_auc"}``;
     the curves have ``steps + 1`` points, fraction 0 (nothing changed) to 1 (every pixel changed).
@@ -137,13 +126,15 @@ def deletion_insertion(model: keras.Model, image: np.ndarray, saliency: np.ndarr
     """
     image = check_image(model, image)
     target = check_target(model, target)
+    check_output(output)
+    batch_size = check_count("batch_size", batch_size)
     saliency = _check_map(saliency, image.shape[:2])
     counts = _step_counts(image.shape[0] * image.shape[1], steps)
     order = pixel_order(saliency, seed)
-    deleted = baseline_image(image, deletion_baseline, blur_sigma)
-    start = baseline_image(image, insertion_baseline, blur_sigma)
-    deletion = _perturbation_curve(model, image, deleted, order, counts, target, batch_size, logits)
-    insertion = _perturbation_curve(model, start, image, order, counts, target, batch_size, logits)
+    deleted = baseline_image(image, deletion_baseline, seed=seed)
+    start = baseline_image(image, insertion_baseline, seed=seed)
+    deletion = _perturbation_curve(model, image, deleted, order, counts, target, batch_size, output)
+    insertion = _perturbation_curve(model, start, image, order, counts, target, batch_size, output)
     return {"fractions": counts / counts[-1], "deletion_curve": deletion, "insertion_curve": insertion,
             "deletion_auc": _auc(deletion), "insertion_auc": _auc(insertion)}
 
@@ -160,36 +151,37 @@ def _grid_cells(shape: tuple[int, int], grid: int) -> np.ndarray:
 
 
 def faithfulness_correlation(model: keras.Model, image: np.ndarray, saliency: np.ndarray, target: int, *,
-                             n_samples: int = 128, grid: int = 8, subset_fraction: float = 0.2,
-                             baseline: str | float | np.ndarray = "black", logits: bool = True,
+                             num_samples: int = 128, grid: int = 8, subset_fraction: float = 0.2,
+                             baseline: Baseline = "black", output: str = "logit",
                              seed: int | None = 0, batch_size: int = 32) -> float:
-    """MuFidelity (Bhatt et al., 2020): Pearson correlation, over ``n_samples`` random subsets S of the
+    """MuFidelity (Bhatt et al., 2020): Pearson correlation, over ``num_samples`` random subsets S of the
     ``grid`` x ``grid`` cells (a ``subset_fraction`` of them each), between the attribution inside S,
     ``sum(saliency[S])``, and the score's drop when S is replaced by ``baseline``, ``f(x) - f(x_S)``.
 
     1 means the map predicts exactly how much each region matters; 0, not at all. Cells rather than single
     pixels (as in Xplique's MuFidelity) because removing scattered single pixels barely changes a CNN.
-    Scores the logit by default (the probability saturates). Costs ``n_samples + 1`` model evaluations.
+    Scores the logit by default (the probability saturates). Costs ``num_samples + 1`` model evaluations;
+    ``num_samples`` must be a whole number >= 3 (a correlation needs three points).
     """
     image = check_image(model, image)
     target = check_target(model, target)
+    check_output(output)
     saliency = _check_map(saliency, image.shape[:2])
-    if not 0 < subset_fraction < 1:
-        raise ValueError(f"subset_fraction must lie strictly between 0 and 1, got {subset_fraction}.")
-    if n_samples < 3:
-        raise ValueError(f"n_samples must be at least 3 to estimate a correlation, got {n_samples}.")
+    subset_fraction = _check_fraction("subset_fraction", subset_fraction, 0.0, 1.0, high_included=False)
+    num_samples = check_count("num_samples", num_samples, minimum=3)
+    batch_size = check_count("batch_size", batch_size)
     cells = _grid_cells(image.shape[:2], grid)
     n_cells = grid * grid
     k = max(1, int(round(subset_fraction * n_cells)))
     rng = np.random.default_rng(seed)
-    subsets = np.zeros((n_samples, n_cells), bool)
+    subsets = np.zeros((num_samples, n_cells), bool)
     for row in subsets:
         row[rng.choice(n_cells, k, replace=False)] = True
     cell_attr = np.bincount(cells.ravel(), weights=saliency.ravel(), minlength=n_cells)
     removed = subsets[:, cells]  # (n, H, W)
-    base = baseline_image(image, baseline)
-    images = np.where(removed[..., None], base[None], image[None]).astype(np.float32)
-    scores = predict(model, np.concatenate([image[None], images]), batch_size=batch_size, logits=logits)[:, target]
+    removed_look = baseline_image(image, baseline, seed=seed)
+    images = np.where(removed[..., None], removed_look[None], image[None]).astype(np.float32)
+    scores = predict(model, np.concatenate([image[None], images]), batch_size=batch_size, output=output)[:, target]
     drops = float(scores[0]) - scores[1:].astype(np.float64)
     attributions = subsets.astype(np.float64) @ cell_attr
     if np.std(drops) == 0 or np.std(attributions) == 0:
@@ -198,30 +190,33 @@ def faithfulness_correlation(model: keras.Model, image: np.ndarray, saliency: np
 
 
 def prediction_gaps(model: keras.Model, image: np.ndarray, saliency: np.ndarray, target: int, *,
-                    fraction: float = 0.1, noise_std: float = 25.0, n_samples: int = 16,
-                    seed: int | None = 0, batch_size: int = 32) -> dict:
+                    fraction: float = 0.1, noise_std: float = 25.0, num_samples: int = 16,
+                    output: str = "probability", seed: int | None = 0, batch_size: int = 32) -> dict:
     """PGI and PGU (OpenXAI, Agarwal et al., 2022): the mean absolute change of the target's probability
-    when Gaussian noise (``noise_std`` in pixel units) perturbs the top ``fraction`` of pixels by the map
-    (PGI, prediction gap on important features: higher is better) or the bottom ``fraction`` (PGU, on
-    unimportant features: lower is better), averaged over ``n_samples`` noise draws."""
+    (``output``) when Gaussian noise (``noise_std`` in pixel units) perturbs the top ``fraction`` of pixels by
+    the map (PGI, prediction gap on important features: higher is better) or the bottom ``fraction`` (PGU, on
+    unimportant features: lower is better), averaged over ``num_samples`` noise draws (a whole number >= 1)."""
     image = check_image(model, image)
     target = check_target(model, target)
+    check_output(output)
     saliency = _check_map(saliency, image.shape[:2])
-    if not 0 < fraction <= 0.5:
-        raise ValueError(f"fraction must lie in (0, 0.5], got {fraction}.")
+    fraction = _check_fraction("fraction", fraction, 0.0, 0.5, high_included=True)
+    noise_std = _check_std("noise_std", noise_std)
+    num_samples = check_count("num_samples", num_samples)
+    batch_size = check_count("batch_size", batch_size)
     order = pixel_order(saliency, seed)
     k = max(1, int(round(fraction * order.size)))
     rng = np.random.default_rng(seed)
-    noise = rng.normal(0.0, noise_std, (n_samples, *image.shape)).astype(np.float32)
+    noise = rng.normal(0.0, noise_std, (num_samples, *image.shape)).astype(np.float32)
     batches = []
     for chosen in (order[:k], order[-k:]):
         where = np.zeros(order.size, bool)
         where[chosen] = True
         where = where.reshape(image.shape[:2])[None, ..., None]
         batches.append(np.clip(np.where(where, image[None] + noise, image[None]), 0, 255))
-    probs = predict(model, np.concatenate([image[None], *batches]), batch_size=batch_size)[:, target]
+    probs = predict(model, np.concatenate([image[None], *batches]), batch_size=batch_size, output=output)[:, target]
     gaps = np.abs(probs[1:] - probs[0]).astype(np.float64)
-    return {"pgi": float(gaps[:n_samples].mean()), "pgu": float(gaps[n_samples:].mean())}
+    return {"pgi": float(gaps[:num_samples].mean()), "pgu": float(gaps[num_samples:].mean())}
 
 
 # --------------------------------------------------------------------------- localisation
@@ -305,26 +300,38 @@ def _takes_seed(fn: Method) -> bool:
     return fn.info.stochastic if isinstance(fn, Explainer) else takes_option(fn, "seed")
 
 
+def _method_options(options: Mapping[str, Any] | None) -> dict:
+    """A copy of the explainer options a metric passes on; a one-line ValueError for anything but a mapping."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ValueError(f"options is a dict of the method's own options, e.g. {{'num_samples': 100}}, "
+                         f"got {options!r}.")
+    return dict(options)
+
+
 def noise_stability(method: str | Method, model: keras.Model, image: np.ndarray, target: int, *,
-                    noise_std: float = 4.0, n_copies: int = 4, seed: int = 0, **options) -> dict:
+                    noise_std: float = 4.0, num_samples: int = 4, seed: int = 0,
+                    options: Mapping[str, Any] | None = None) -> dict:
     """How much a map changes when the image gets small Gaussian noise (``noise_std`` pixel units, clipped
     to [0, 255]), a change that leaves the prediction alone (cf. OpenXAI's RIS).
 
-    Runs ``method`` on the image and on ``n_copies`` noisy copies (a sampling method gets the same
-    ``seed`` each time, so only the input changes) and returns the mean ``spearman``, ``ssim`` and
-    ``relative_change`` against the clean map, their per-copy values and the maps. ``noise_std=0`` gives
-    spearman 1 and relative change 0 for any deterministic method.
+    Runs ``method`` (with its ``options``, a dict) on the image and on ``num_samples`` noisy copies (a
+    sampling method gets the same ``seed`` each time, so only the input changes) and returns the mean
+    ``spearman``, ``ssim`` and ``relative_change`` against the clean map, their per-copy values and the
+    maps. ``noise_std=0`` gives spearman 1 and relative change 0 for any deterministic method.
     """
     fn = _resolve_method(method)
     image = check_image(model, image)
-    if noise_std < 0 or n_copies < 1:
-        raise ValueError(f"Need noise_std >= 0 and n_copies >= 1, got {noise_std} and {n_copies}.")
+    noise_std = _check_std("noise_std", noise_std)
+    num_samples = check_count("num_samples", num_samples)
+    options = _method_options(options)
     if _takes_seed(fn):
         options.setdefault("seed", seed)
     reference = np.asarray(fn(model, image, target, **options))
     rng = np.random.default_rng(seed)
     maps, rows = [], []
-    for _ in range(n_copies):
+    for _ in range(num_samples):
         noisy = np.clip(image + rng.normal(0.0, noise_std, image.shape), 0, 255).astype(np.float32)
         m = np.asarray(fn(model, noisy, target, **options))
         maps.append(m)
@@ -334,8 +341,9 @@ def noise_stability(method: str | Method, model: keras.Model, image: np.ndarray,
 
 
 def seed_spread(method: str | Method, model: keras.Model, image: np.ndarray, target: int, *,
-                seeds: Sequence[int] = (0, 1, 2, 3), **options) -> dict:
-    """How much a sampling method's map (LIME, KernelSHAP, RISE, SmoothGrad) depends on its seed:
+                seeds: Sequence[int] = (0, 1, 2, 3), options: Mapping[str, Any] | None = None) -> dict:
+    """How much a sampling method's map (LIME, KernelSHAP, RISE, SmoothGrad; ``options`` a dict of its own
+    options) depends on its seed:
     the mean pairwise ``spearman`` and ``ssim`` between the maps of ``seeds``, and ``relative_std``,
     the per-pixel standard deviation over seeds divided by the mean absolute map value."""
     fn = _resolve_method(method)
@@ -344,6 +352,7 @@ def seed_spread(method: str | Method, model: keras.Model, image: np.ndarray, tar
                          "construction. Use noise_stability to measure its stability instead.")
     if len(seeds) < 2:
         raise ValueError(f"Need at least two seeds to measure a spread, got {list(seeds)}.")
+    options = _method_options(options)
     image = check_image(model, image)
     maps = np.stack([np.asarray(fn(model, image, target, seed=int(s), **options), np.float64) for s in seeds])
     pairs = [map_similarity(maps[i], maps[j]) for i in range(len(maps)) for j in range(i + 1, len(maps))]
@@ -444,7 +453,7 @@ def random_logit_spread(model: keras.Model | str, images: np.ndarray, seed: int 
     copy, twin = _private_copy(model, seed)
     out = {}
     for prefix, net in (("", twin), ("trained_", copy)):
-        logits = predict(net, images, logits=True).astype(np.float64)
+        logits = predict(net, images, output="logit").astype(np.float64)
         out[f"{prefix}sd"] = float(logits.std())
         out[f"{prefix}sd_over_images"] = float(logits.std(axis=0).mean())
         out[f"{prefix}sd_over_classes"] = float(logits.std(axis=1).mean())
@@ -482,8 +491,8 @@ def _check_layer_groups(model: keras.Model, layers: Sequence[Sequence[str]]) -> 
 
 
 def model_randomisation_check(method: str | Method, model: keras.Model | str, image: np.ndarray, target: int, *,
-                              n_steps: int = 6, layers: Sequence[Sequence[str]] | None = None,
-                              seed: int = 0, **options) -> dict:
+                              stages: int = 6, layers: Sequence[Sequence[str]] | None = None,
+                              seed: int = 0, options: Mapping[str, Any] | None = None) -> dict:
     """The cascading model-randomisation sanity check (Adebayo et al., 2018).
 
     On a private copy of ``model`` (a zoo name, loaded with ``fresh=True``, or a Keras model, cloned),
@@ -494,8 +503,9 @@ def model_randomisation_check(method: str | Method, model: keras.Model | str, im
     (:func:`random_twin`: EfficientNet's variance-scaling initialisers, BatchNorm at identity), whose
     activations keep their scale, so every stage is a fair test (:func:`random_logit_spread` measures it).
 
-    ``layers``: the groups to randomise in order (lists of layer names); default: the logits layer alone,
-    then the other weighted layers from the top in ``n_steps - 1`` groups of similar size (the last stage
+    ``options`` (a dict) go to ``method``. ``layers``: the groups to randomise in order (lists of layer
+    names); default: ``stages`` groups, the logits layer alone, then the other weighted layers from the top
+    in ``stages - 1`` groups of similar size (the last stage
     has every weighted layer randomised).
     Returns ``{"steps": [names randomised at each step], "spearman", "spearman_abs", "ssim"`` (arrays, index
     0 = the untouched copy, which must score 1), ``"maps"``, ``"final_map_constant"``, ``"verdict"``} where
@@ -511,7 +521,8 @@ def model_randomisation_check(method: str | Method, model: keras.Model | str, im
     copy, donor = _private_copy(model, seed)
     image = check_image(copy, image)
     target = check_target(copy, target)
-    n_steps = check_count("n_steps", n_steps)
+    stages = check_count("stages", stages)
+    options = _method_options(options)
     if layers is not None:
         _check_layer_groups(copy, layers)
     else:
@@ -519,7 +530,7 @@ def model_randomisation_check(method: str | Method, model: keras.Model | str, im
         if not names:
             raise ValueError("The model has no weights to randomise.")
         rest = names[1:]
-        layers = [names[:1]] + [list(g) for g in np.array_split(np.array(rest, dtype=object), max(n_steps - 1, 1))
+        layers = [names[:1]] + [list(g) for g in np.array_split(np.array(rest, dtype=object), max(stages - 1, 1))
                                 if len(g)]
     if _takes_seed(fn):
         options.setdefault("seed", seed)
@@ -544,21 +555,18 @@ def model_randomisation_check(method: str | Method, model: keras.Model | str, im
 
 # --------------------------------------------------------------------------- IG completeness
 def ig_completeness(model: keras.Model, image: np.ndarray, attributions: np.ndarray, target: int, *,
-                    baseline: str | np.ndarray = "black", num_baselines: int = 1, seed: int | None = 0) -> dict:
-    """Integrated Gradients' completeness axiom: the attributions add up to the logit difference
-    ``f(image) - f(baseline)``. Returns ``{"attribution_sum", "logit_difference", "gap", "relative_gap"}``,
-    ``relative_gap = |sum - difference| / |difference|`` (0 for exact IG; it shrinks as the integration
-    steps grow). ``attributions``: (H, W, 3) or (H, W), with no absolute value taken. ``baseline``,
-    ``num_baselines`` and ``seed`` must be those IG used; the baselines and the relative gap come from
-    :func:`utils.explain.integrated_gradients.completeness_gap` (notebook 07), so both agree exactly."""
-    from utils.explain.integrated_gradients import completeness_gap, make_baselines
+                    baseline: Baseline = "black", num_baselines: int = 1, seed: int | None = 0,
+                    output: str = "logit") -> dict:
+    """Integrated Gradients' completeness axiom: the attributions add up to the score difference
+    ``f(image) - f(baseline)`` (f = the target's ``output``, the logit by default). Returns
+    ``{"attribution_sum", "logit_difference", "gap", "relative_gap"}``, ``relative_gap = |sum - difference| /
+    |difference|`` (0 for exact IG; it shrinks as ``num_samples`` grows). ``attributions``: (H, W, 3) or
+    (H, W), with no absolute value taken. ``baseline``, ``num_baselines``, ``seed`` and ``output`` must be
+    those IG used; every number comes from :func:`utils.explain.integrated_gradients.score_difference`, the
+    computation behind ``completeness_gap`` (notebook 07), so both agree exactly."""
+    from utils.explain.integrated_gradients import score_difference
 
-    relative = completeness_gap(model, image, target, attributions, baseline=baseline,
-                                num_baselines=num_baselines, seed=seed)
-    image = check_image(model, image)
-    baselines = make_baselines(image, baseline, num_baselines, seed)
-    scores = predict(model, np.concatenate([image[None], baselines]), logits=True)[:, int(target)]
-    difference = float(scores[0]) - float(np.mean(scores[1:], dtype=np.float64))
-    total = float(np.asarray(attributions).sum(dtype=np.float64))
+    total, difference, relative = score_difference(model, image, int(target), attributions, baseline=baseline,
+                                                   num_baselines=num_baselines, seed=seed, output=output)
     return {"attribution_sum": total, "logit_difference": difference, "gap": abs(total - difference),
-            "relative_gap": float(relative)}
+            "relative_gap": relative}

@@ -41,7 +41,7 @@ def feature_maps_and_gradients(model: keras.Model, image: np.ndarray, target: in
     ``output="probability"`` differentiates the softmax probability instead of the logit (notebook 05
     shows why that is a mistake: the softmax saturates and its gradient fades).
     """
-    use_logits = base.check_output(output) == "logit"
+    as_logit = base.check_output(output) == "logit"
     spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
 
     def build():
@@ -52,7 +52,7 @@ def feature_maps_and_gradients(model: keras.Model, image: np.ndarray, target: in
             with tf.GradientTape() as tape:
                 feats, logits = net(x, training=False)
                 tape.watch(feats)
-                scores = logits if use_logits else tf.nn.softmax(logits)
+                scores = logits if as_logit else tf.nn.softmax(logits)
                 score = scores[:, t]
             return feats, score, tape.gradient(score, feats)
 
