@@ -100,13 +100,14 @@ def test_matched_settings_reproduce_our_maps(cnn):
     assert _corr(plus, METHODS["grad_cam_pp"](model, image, target)) > 0.9999  # the same up to a positive scale
     score = lq.ADAPTERS["tf_keras_vis_scorecam"].explain(model, image, target, **_matched("tf_keras_vis_scorecam",
                                                                                            max_N=12))
-    assert _corr(score, METHODS["score_cam"](model, image, target, max_maps=12)) > 0.999  # masks upsampled by zoom
+    assert _corr(score, METHODS["score_cam"](model, image, target, num_samples=12)) > 0.999  # masks upsampled by zoom
     # a budget above the layer's 12 channels means all of them, as for ours (tf-keras-vis itself refuses it)
     every = lq.ADAPTERS["tf_keras_vis_scorecam"].explain(model, image, target, **_matched("tf_keras_vis_scorecam",
                                                                                            max_N=64))
     np.testing.assert_allclose(every, score, rtol=1e-5, atol=1e-9)
     expected = lq.shap_gradient(model, image, target, **_matched("shap_gradient", nsamples=400))
-    assert _corr(expected, METHODS["integrated_gradients"](model, image, target, steps=64, baseline="black")) > 0.99
+    assert _corr(expected, METHODS["integrated_gradients"](model, image, target, num_samples=64,
+                                                           baseline="black")) > 0.99
     lime = lq.lime_map(model, image, target, **_matched("lime_image", num_samples=500))
     assert _corr(lime, METHODS["lime"](model, image, target, num_samples=500, progress=False)) > 0.99
 
@@ -133,7 +134,8 @@ def test_settings_tables_are_complete_and_budgets_match(cnn):
         assert set(ours) <= set(METHODS[adapter.ours].info.options), key
         matched, default = lq.settings(adapter, "matched", full), lq.settings(adapter, "default", full)
         if adapter.budget:
-            assert matched[adapter.budget] == ours[adapter.ours_budget] == getattr(full, adapter.budget_field)
+            budget = METHODS[adapter.ours].info.budget  # our option that takes the matched budget
+            assert matched[adapter.budget] == ours[budget] == getattr(full, adapter.budget_field), key
             assert default[adapter.default_budget] == adapter.default[adapter.default_budget]  # never capped in full
             capped = lq.settings(adapter, "default", tiny)[adapter.default_budget]
             assert capped <= tiny.library_default_budget_cap
@@ -317,10 +319,30 @@ def test_sanity_pass_gives_each_explainer_the_verdict_of_its_own_randomisation_c
     from utils.explain import METHODS
 
     model, images = cnn
-    fns = {"saliency": METHODS["saliency"], "rise": functools.partial(METHODS["rise"], num_masks=32, progress=False),
+    fns = {"saliency": METHODS["saliency"], "rise": functools.partial(METHODS["rise"], num_samples=32, progress=False),
            "tkv": functools.partial(lq.tf_keras_vis_saliency, **_matched("tf_keras_vis_saliency"))}
-    together = lq.sanity_pass(fns, model, images[1], 2, n_steps=3)
+    together = lq.sanity_pass(fns, model, images[1], 2, stages=3)
     for name, fn in fns.items():
-        alone = metrics.model_randomisation_check(fn, model, images[1], 2, n_steps=3)
+        alone = metrics.model_randomisation_check(fn, model, images[1], 2, stages=3)
         assert together[name]["rank_correlation_abs"] == pytest.approx(alone["spearman_abs"][-1], abs=1e-9), name
         assert together[name]["verdict"] == alone["verdict"], name
+
+
+def test_the_lime_adapter_speaks_our_baseline_vocabulary(cnn):
+    import dataclasses
+    import inspect
+
+    from utils.explain import METHODS
+
+    model, images = cnn
+    ours = inspect.signature(METHODS["lime"]).parameters["baseline"].default
+    assert lq.ADAPTERS["lime_image"].matched["baseline"] == ours == "segment_mean"  # lime's hide_color=None
+    grey = lq.lime_map(model, images[0], 1, **_matched("lime_image", num_samples=40, baseline=127.0))
+    mean = lq.lime_map(model, images[0], 1, **_matched("lime_image", num_samples=40))
+    assert grey.shape == (32, 32) and not np.allclose(grey, mean)
+    with pytest.raises(ValueError, match="lime hides superpixels") as info:
+        lq.lime_map(model, images[0], 1, **_matched("lime_image", num_samples=40, baseline="blur"))
+    assert "\n" not in str(info.value)
+    unbudgeted = dataclasses.replace(lq.ADAPTERS["tf_keras_vis_scorecam"], ours="grad_cam")
+    with pytest.raises(ValueError, match="our method has none"):
+        lq.ours_settings(unbudgeted, configs.FULL)

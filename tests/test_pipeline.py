@@ -57,8 +57,11 @@ def test_predictions_and_files_on_disk(first_run):
             assert (out / name / f"{method}.png").stat().st_size > 1000
         assert (out / name / "input.png").exists()
     assert by_file["coffee.png"]["grad_cam_seconds"] > 0
-    assert 0 <= by_file["coffee.png"]["grad_cam_deletion_auc"] <= 1  # metrics.deletion_insertion, cheap steps
-    assert 0 <= by_file["coffee.png"]["occlusion_insertion_auc"] <= 1
+    # metrics.deletion_insertion at the pipeline's coarse steps: on the espresso photo (0.95) removing what either
+    # map ranks first lowers the score faster than adding it back raises it (benchmark: 0.17 / 0.44 for Grad-CAM)
+    coffee = by_file["coffee.png"]
+    assert coffee["grad_cam_deletion_auc"] < coffee["grad_cam_insertion_auc"] - 0.1, coffee
+    assert coffee["occlusion_deletion_auc"] < coffee["occlusion_insertion_auc"] - 0.1, coffee
 
 
 def test_csv_and_html_list_all_files_with_relative_links(first_run):

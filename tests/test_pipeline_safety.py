@@ -265,14 +265,15 @@ def test_ctrl_c_stops_with_one_line_saying_how_to_resume(tmp_path, monkeypatch, 
 
 @pytest.mark.parametrize("option, message", [
     ("grad_cam.num_samples=5", "grad_cam does not take the option 'num_samples'; the options it takes: layer, "
-                               "upsample, use_logits."),
-    ("saliency.steps=5", "saliency does not take the option 'steps'; the options it takes: none."),
+                               "upsample, output."),
+    ("saliency.steps=5", "saliency does not take the option 'steps'; the options it takes: output."),
     ("lime.num_samples=5", "'lime' is not among the methods run (grad_cam)"),
-    ("grad_cam.return_explanation=true", "grad_cam does not take the option 'return_explanation'"),
+    ("grad_cam.logit=true", "grad_cam does not take the option 'logit'"),
+    ("lime.segments=0", "lime does not take the option 'segments'"),  # per image, not per folder
 ])
 def test_an_option_the_method_does_not_take_is_one_line_listing_what_it_takes(tmp_path, capsys, option, message):
     photos = _photos(tmp_path / "in", {"a.png": "coffee"})
-    methods = "saliency" if option.startswith("saliency") else "grad_cam"
+    methods = option.split(".")[0] if option.startswith(("saliency", "lime.segments")) else "grad_cam"
     code = pipeline.main([str(photos), "--out", str(tmp_path / "out"), "--methods", methods, "--option", option,
                           "--no-progress"])
     err = capsys.readouterr().err
