@@ -143,10 +143,10 @@ def benchmark_model(model, images: np.ndarray, targets: np.ndarray, config, mask
         small = reduced_options(name, options)  # the repeated runs below use half the samples
         sanity_options = {**small, "record": sanity_record} if name == "integrated_gradients" else small
         sanity = metrics.model_randomisation_check(fn, sanity_model or model, images[0], int(targets[0]),
-                                                   stages=config.sanity_stages, **sanity_options)
+                                                   stages=config.sanity_stages, options=sanity_options)
         sanity_maps[name] = np.stack([_small(m) for m in sanity["maps"]])
         stable = metrics.noise_stability(fn, model, images[0], int(targets[0]),
-                                         num_samples=config.stability_repeats - 1 or 1, **small)
+                                         num_samples=config.stability_repeats - 1 or 1, options=small)
         row = {"method": name, "median_s": statistics.median(times), "model_calls": int(statistics.median(calls)),
                "deletion_auc": float(np.mean(dels)), "insertion_auc": float(np.mean(inss)),
                "pointing_game": float(np.mean(points)) if points else None,
