@@ -18,6 +18,7 @@ import tensorflow as tf
 
 import utils.explain
 from utils.explain import METHODS, Explainer, ExplainerInfo, base, count_model_calls, explainer
+from utils.explain.base import OUTPUTS
 from utils.explain.registry import FAMILIES, import_modules
 
 base.SHOW_PROGRESS = False
@@ -25,6 +26,11 @@ SIZE, CLASSES = 32, 3
 # Options under which a stochastic method's seed changes the map, where its defaults use no randomness
 # (Integrated Gradients samples only with a noise baseline).
 SEED_MATTERS_WITH = {"integrated_gradients": {"baseline": "noise"}}
+# The score each method explains by default (what it did before ``output`` existed): the perturbation family
+# and Score-CAM the probability, every gradient of the model the logit.
+DEFAULT_OUTPUT = {"lime": "probability", "kernel_shap": "probability", "occlusion": "probability",
+                  "rise": "probability", "score_cam": "probability"}
+BUDGETED = {"lime", "kernel_shap", "rise", "smoothgrad", "integrated_gradients", "score_cam"}
 
 
 class CountImages(keras.layers.Layer):
@@ -90,6 +96,9 @@ def check_info(method: Explainer) -> None:
     assert set(info.quick) <= set(info.options)
     assert info.stochastic == ("seed" in info.options)
     assert not info.needs_conv_layer or "layer" in info.options
+    assert "output" in info.options, "every explainer takes output ('logit' or 'probability')"
+    assert inspect.signature(method.__wrapped__).parameters["output"].default in OUTPUTS
+    assert info.budget in (None, "num_samples"), "the budget of every method is called num_samples"
     with pytest.raises(TypeError):
         info.quick["new_option"] = 1  # read-only: a caller cannot change the registry's quick settings
 
@@ -139,6 +148,26 @@ def test_info_is_complete_and_consistent(name):
     check_wrapper(METHODS[name])
 
 
+def test_the_course_methods_keep_their_default_score_and_budget():
+    for name, method in METHODS.items():
+        default = inspect.signature(method.__wrapped__).parameters["output"].default
+        assert default == DEFAULT_OUTPUT.get(name, "logit"), name
+    assert {name for name, m in METHODS.items() if m.info.budget} == BUDGETED
+    assert {name: METHODS[name].info.quick["num_samples"] for name in sorted(BUDGETED)} == {
+        "integrated_gradients": 32, "kernel_shap": 500, "lime": 500, "rise": 500, "score_cam": 128, "smoothgrad": 16}
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_both_outputs_give_a_valid_map(model, image, name):
+    """"logit" and "probability" both run and keep the map's contract; the default is one of them."""
+    method = METHODS[name]
+    default = inspect.signature(method.__wrapped__).parameters["output"].default
+    for output in OUTPUTS:
+        saliency = run(method, model, image, output=output)
+        if output == default:
+            np.testing.assert_array_equal(saliency, run(method, model, image))
+
+
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_map_contract_and_seeds(model, image, name):
     check_seeds(METHODS[name], model, image)
@@ -152,19 +181,21 @@ def test_every_model_evaluation_is_counted(model, image, name):
         run(METHODS[name], model, image)
     assert calls[0] == int(seen.numpy()) - before >= 1
     budget = METHODS[name].info.budget
-    if budget is not None and budget != "max_maps":  # Score-CAM's maps are capped by the layer's channels
+    if budget is not None and not METHODS[name].info.needs_conv_layer:  # Score-CAM: capped by the channels
         assert calls[0] >= METHODS[name].info.quick[budget]
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_bad_image_target_budget_and_layer_fail_in_one_line(model, image, name):
     method = METHODS[name]
-    cases = {"RGB": dict(image=image[..., :2]), "target": dict(target=CLASSES), "[0, 255]": dict(image=image - 300)}
+    cases = [("RGB", dict(image=image[..., :2])), ("target", dict(target=CLASSES)),
+             ("[0, 255]", dict(image=image - 300))]
+    cases += [("output must be 'logit'", dict(options={"output": bad})) for bad in ("logits", "softmax", True, None)]
     if method.info.budget:
-        cases[method.info.budget] = dict(options={method.info.budget: 0})
+        cases += [(method.info.budget, dict(options={method.info.budget: bad})) for bad in (0, -1, 2.5, "8", True)]
     if method.info.needs_conv_layer:
-        cases["no_such_layer"] = dict(options={"layer": "no_such_layer"})
-    for match, case in cases.items():
+        cases.append(("no_such_layer", dict(options={"layer": "no_such_layer"})))
+    for match, case in cases:
         with count_model_calls() as calls, pytest.raises(ValueError, match=match.replace("[", r"\[")) as err:
             method(model, case.get("image", image), case.get("target", 0), **case.get("options", {}))
         assert len(str(err.value).splitlines()) == 1 and calls[0] == 0, (match, str(err.value))
@@ -246,12 +277,13 @@ from utils.explain.registry import explainer
 
 @explainer("throwaway_noise", family="perturbation", signed=False, needs_gradients=False, stochastic=True,
            budget="num_samples", quick={"num_samples": 2})
-def throwaway_noise(model, image, target, *, num_samples: int = 8, seed: int | None = 0) -> np.ndarray:
+def throwaway_noise(model, image, target, *, num_samples: int = 8, output: str = "probability",
+                    seed: int | None = 0) -> np.ndarray:
     """Uniform noise in [0, 1): a map that depends on the seed only (and calls the model num_samples times)."""
-    from utils.explain.base import check_count, check_image, check_target, predict
+    from utils.explain.base import check_count, check_image, check_output, check_target, predict
 
     image, target = check_image(model, image), check_target(model, target)
-    predict(model, np.repeat(image[None], check_count("num_samples", num_samples), axis=0))
+    predict(model, np.repeat(image[None], check_count("num_samples", num_samples), axis=0), output=check_output(output))
     return np.random.default_rng(seed).random(image.shape[:2]).astype(np.float32)
 '''
 
