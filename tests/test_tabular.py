@@ -77,6 +77,19 @@ def test_bad_inputs_raise_value_error(task):
         L.explain_tabular(A[0], f, A, num_features=9, num_samples=50)
 
 
+@pytest.mark.parametrize("options, match", [({"num_samples": 2.5}, "num_samples"), ({"num_samples": 1}, "num_samples"),
+                                            ({"num_samples": True}, "num_samples"),
+                                            ({"num_features": 2.5}, "num_features"),
+                                            ({"kernel_width": "a"}, "kernel_width"),
+                                            ({"kernel_width": -1.0}, "kernel_width"),
+                                            ({"kernel_width": float("inf")}, "kernel_width")])
+def test_bad_counts_and_widths_give_one_line_errors(task, options, match):
+    A = T.encode_codes(task[0])
+    with pytest.raises(ValueError, match=match) as error:
+        L.explain_tabular(A[0], lambda Z: np.c_[np.ones(len(Z)), np.zeros(len(Z))], A, **options)
+    assert "\n" not in str(error.value)
+
+
 def _linear_black_box(coef):
     """P(class 1) = 0.5 + x . coef, a black box whose local slopes are known exactly."""
     def predict(Z):
@@ -123,6 +136,53 @@ def test_matches_lime_library_with_the_same_random_stream(task, num_features):
 def test_kernel_is_one_at_zero_and_decreasing():
     k = L.exponential_kernel(np.array([0.0, 1.0, 2.0]), 1.5)
     assert k[0] == 1.0 and k[0] > k[1] > k[2] > 0
+    assert k[2] == pytest.approx(np.exp(-0.5 * (2.0 / 1.5) ** 2))  # sqrt(exp(-d^2 / w^2))
+
+
+# --------------------------------------------------------------------------- the LIME core (utils.lime.core)
+def test_every_lime_uses_the_one_core():
+    from utils.lime import core
+    from utils.lime import image as LI
+    from utils.lime import text as LT
+
+    for name in ("exponential_kernel", "fit_weighted_linear", "forward_selection"):
+        assert getattr(L, name) is getattr(core, name)
+    for name in ("exponential_kernel", "cosine_distance_to_original", "fit_weighted_linear", "highest_weights"):
+        assert getattr(LI, name) is getattr(core, name) and getattr(LT, name) is getattr(core, name)
+    assert "utils.lime.tabular" not in {getattr(v, "__module__", None) for v in vars(LI).values()}
+
+
+def test_cosine_distance_to_original_is_sklearns_cosine():
+    from sklearn.metrics.pairwise import pairwise_distances
+
+    from utils.lime.core import cosine_distance_to_original
+
+    masks = np.random.default_rng(0).integers(0, 2, (50, 7)).astype(float)
+    masks[0] = 1
+    masks[1] = 0
+    expected = pairwise_distances(masks, masks[:1], metric="cosine").ravel()  # what lime computes
+    assert expected[1] == 1.0  # an all-hidden row: distance 1 in both
+    np.testing.assert_allclose(cosine_distance_to_original(masks), expected, atol=1e-12)
+    np.testing.assert_allclose(cosine_distance_to_original(masks, scale=100), 100 * expected, atol=1e-10)
+    # One of k kept features out of K: 1 - sqrt(k / K).
+    assert cosine_distance_to_original(np.array([[1, 0, 0, 0]]))[0] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="2-D"):
+        cosine_distance_to_original(np.ones(4))
+
+
+def test_highest_weights_and_forward_selection_find_the_informative_columns():
+    from utils.lime.core import fit_weighted_linear, forward_selection, highest_weights
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 5))
+    X[0] = 1.0
+    y = 3.0 * X[:, 2] - 1.0 * X[:, 4] + 0.01 * rng.normal(size=300)
+    w = np.ones(300)
+    assert highest_weights(X, y, w, 2) == [2, 4]
+    assert forward_selection(X, y, w, 2) == [2, 4]
+    model, r2 = fit_weighted_linear(X, y, w, [2, 4])
+    np.testing.assert_allclose(model.coef_, [3.0, -1.0], atol=0.02)
+    assert r2 > 0.999
 
 
 def test_plots_draw_and_reject_empty_input():

@@ -37,6 +37,21 @@ def test_indexed_text_removes_every_occurrence_and_keeps_separators():
     assert t.remove([0]) == " money, !"
 
 
+def test_kernel_weights_are_the_cores_on_distances_x100():
+    """Text's kernel is the core's exponential kernel on cosine distances x100 with lime_text's width 25."""
+    from utils.lime import core
+
+    masks = LT.sample_masks(5, num_samples=20, seed=3)
+    exp = LT.explain_text("one two three four five", lambda t: np.c_[np.ones(len(t)) / 2, np.ones(len(t)) / 2],
+                          num_samples=20, seed=3, num_features=2)
+    np.testing.assert_array_equal(exp.masks, masks)
+    distances = core.cosine_distance_to_original(masks, scale=LT.DISTANCE_SCALE)
+    np.testing.assert_array_equal(exp.kernel_weights, core.exponential_kernel(distances, LT.KERNEL_WIDTH))
+    # Keeping 1 of 5 words: distance 100 (1 - 1/sqrt(5)).
+    d = 100 * (1 - 1 / np.sqrt(5))
+    assert core.cosine_distance_to_original(np.array([[1, 0, 0, 0, 0]]), scale=100)[0] == pytest.approx(d)
+
+
 def _keyword_box(texts):
     """A black box that says spam exactly when the word 'free' is present."""
     p = np.array([0.9 if "free" in t.split() else 0.1 for t in texts])
@@ -80,8 +95,16 @@ def test_bad_inputs_raise_value_error(model):
         LT.explain_text(" ;) ", clf.predict_proba)
     with pytest.raises(ValueError, match="label"):
         LT.explain_text("free money", clf.predict_proba, label=5, num_samples=20)
-    with pytest.raises(ValueError, match="positive"):
-        LT.text_kernel(np.ones(2), -1)
+    with pytest.raises(ValueError, match="kernel_width must be a positive number"):
+        LT.exponential_kernel(np.ones(2), -1)
+    for options, match in (({"num_samples": 2.5}, "num_samples"), ({"num_samples": 1}, "num_samples"),
+                           ({"num_features": 0}, "num_features"), ({"num_features": 2.5}, "num_features"),
+                           ({"kernel_width": "a"}, "kernel_width"), ({"kernel_width": 0}, "kernel_width")):
+        with pytest.raises(ValueError, match=match) as error:
+            LT.explain_text("free money", clf.predict_proba, **options)
+        assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="num_samples"):
+        LT.sample_masks(3, num_samples=True)
     with pytest.raises(ValueError, match="labels"):
         TX.train_spam_classifier(["a b"], np.array([0, 1]))
     with pytest.raises(ValueError, match="not found"):

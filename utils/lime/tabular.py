@@ -9,7 +9,10 @@ LIME explains one prediction of a black box ``f`` by fitting a small, weighted l
 3. weight each sample by an exponential kernel of its distance to the instance (standardised units);
 4. fit a weighted linear model on K features chosen by greedy forward selection.
 
-Each step is its own function so the notebook can show it. The sampling draws its random numbers in
+Each step is its own function so the notebook can show it. The kernel of step 3 and the forward
+selection and weighted fit of step 4 are the LIME core that text and images share
+(:mod:`utils.lime.core`); they are imported here, so ``utils.lime.tabular.exponential_kernel`` is
+that function. The sampling draws its random numbers in
 the same order as ``lime.lime_tabular.LimeTabularExplainer(discretize_continuous=False)``, so with
 the same seed both give the same neighbourhood: notebook 02 and the tests use that to check the
 whole pipeline number by number, and independent seeds to measure the sampling noise.
@@ -21,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
-from sklearn.linear_model import Ridge
+
+from utils.lime.core import check_count, check_kernel_width, exponential_kernel, fit_weighted_linear, forward_selection
 
 
 @dataclass
@@ -94,8 +98,7 @@ def sample_neighbourhood(instance: np.ndarray, stats: TrainingStats, num_samples
     x = np.asarray(instance, dtype=float)
     if x.ndim != 1 or x.shape[0] != stats.mean.shape[0]:
         raise ValueError(f"instance must be one row of {stats.mean.shape[0]} values, got shape {x.shape}.")
-    if num_samples < 2:
-        raise ValueError(f"num_samples must be at least 2 (row 0 is the instance), got {num_samples}.")
+    num_samples = check_count("num_samples", num_samples, minimum=2)  # row 0 is the instance
     rng = np.random.RandomState(seed)
     n_cols = x.shape[0]
     data = rng.normal(0, 1, num_samples * n_cols).reshape(num_samples, n_cols)
@@ -118,42 +121,9 @@ def default_kernel_width(n_features: int) -> float:
     return 0.75 * float(np.sqrt(n_features))
 
 
-def exponential_kernel(distances: np.ndarray, kernel_width: float) -> np.ndarray:
-    """Step 3: ``sqrt(exp(-d^2 / width^2))`` (lime's form): 1 at the instance, ~0 far away."""
-    if not kernel_width > 0:
-        raise ValueError(f"kernel_width must be positive, got {kernel_width}.")
-    d = np.asarray(distances, dtype=float)
-    return np.sqrt(np.exp(-(d ** 2) / kernel_width ** 2))
-
-
 def distances_to_instance(scaled: np.ndarray) -> np.ndarray:
     """Euclidean distance of every standardised sample to row 0 (the instance)."""
     return np.sqrt(((scaled - scaled[0]) ** 2).sum(axis=1))
-
-
-def forward_selection(X: np.ndarray, y: np.ndarray, weights: np.ndarray, k: int) -> list[int]:
-    """Step 4a: greedily add the feature that most raises the weighted R^2, ``k`` times."""
-    chosen: list[int] = []
-    for _ in range(min(k, X.shape[1])):
-        best, best_score = None, -np.inf
-        for j in range(X.shape[1]):
-            if j in chosen:
-                continue
-            cols = chosen + [j]
-            fit = Ridge(alpha=0, fit_intercept=True).fit(X[:, cols], y, sample_weight=weights)
-            score = fit.score(X[:, cols], y, sample_weight=weights)
-            if score > best_score:
-                best, best_score = j, score
-        chosen.append(best)
-    return chosen
-
-
-def fit_weighted_linear(X: np.ndarray, y: np.ndarray, weights: np.ndarray, features: Sequence[int],
-                        alpha: float = 1.0) -> tuple[Ridge, float]:
-    """Step 4b: weighted ridge regression on the chosen features; returns (model, weighted R^2)."""
-    cols = list(features)
-    model = Ridge(alpha=alpha, fit_intercept=True).fit(X[:, cols], y, sample_weight=weights)
-    return model, float(model.score(X[:, cols], y, sample_weight=weights))
 
 
 def explain_tabular(instance: np.ndarray, predict_fn: Callable[[np.ndarray], np.ndarray],
@@ -174,9 +144,9 @@ def explain_tabular(instance: np.ndarray, predict_fn: Callable[[np.ndarray], np.
     if not 0 <= label < probs.shape[1]:
         raise ValueError(f"label {label} is not a class index of predict_fn's output ({probs.shape[1]} classes).")
     y = probs[:, label]
-    width = default_kernel_width(X.shape[1]) if kernel_width is None else float(kernel_width)
+    width = default_kernel_width(X.shape[1]) if kernel_width is None else check_kernel_width(kernel_width)
     kw = exponential_kernel(distances_to_instance(hood.scaled), width)
-    k = X.shape[1] if num_features is None else int(num_features)
+    k = X.shape[1] if num_features is None else check_count("num_features", num_features)
     if not 1 <= k <= X.shape[1]:
         raise ValueError(f"num_features must be between 1 and {X.shape[1]}, got {num_features}.")
     features = list(range(X.shape[1])) if k == X.shape[1] else forward_selection(hood.scaled, y, kw, k)

@@ -9,7 +9,8 @@ LIME for text explains one document's prediction with words as features:
 4. a weighted linear model on the masks gives one weight per word.
 
 Tokenisation, removal and the order of random draws follow ``lime.lime_text.LimeTextExplainer``
-(words are runs of ``\\w``, case-sensitive), so with one seed both give the same samples.
+(words are runs of ``\\w``, case-sensitive), so with one seed both give the same samples. Steps 3
+and 4 are the shared LIME core (:mod:`utils.lime.core`), the same functions as for tables and images.
 """
 from __future__ import annotations
 
@@ -19,9 +20,19 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import Ridge
 
-from utils.lime.tabular import exponential_kernel, fit_weighted_linear, forward_selection
+from utils.lime.core import (
+    check_count,
+    check_kernel_width,
+    cosine_distance_to_original,
+    exponential_kernel,
+    fit_weighted_linear,
+    forward_selection,
+    highest_weights,
+)
+
+KERNEL_WIDTH = 25.0  # lime_text's default kernel width, for cosine distances x100 (DISTANCE_SCALE)
+DISTANCE_SCALE = 100.0  # lime_text measures the cosine distance in percent
 
 _SPLIT = re.compile(r"(\W+)|$")
 
@@ -73,8 +84,9 @@ class TextExplanation:
 
 def sample_masks(n_words: int, num_samples: int, seed: int = 0) -> np.ndarray:
     """Step 1: ``(num_samples, n_words)`` 0/1 masks; row 0 keeps every word, the others drop 1..n words."""
-    if n_words < 1 or num_samples < 2:
-        raise ValueError(f"need at least 1 word and 2 samples, got {n_words} words, {num_samples} samples.")
+    num_samples = check_count("num_samples", num_samples, minimum=2)
+    if n_words < 1:
+        raise ValueError(f"need at least 1 word to explain, got {n_words} words.")
     rng = np.random.RandomState(seed)
     sizes = rng.randint(1, n_words + 1, num_samples - 1)
     masks = np.ones((num_samples, n_words))
@@ -88,35 +100,16 @@ def masked_texts(indexed: IndexedText, masks: np.ndarray) -> list[str]:
     return [indexed.remove(np.flatnonzero(row == 0)) for row in masks]
 
 
-def cosine_distances_to_original(masks: np.ndarray) -> np.ndarray:
-    """Cosine distance (x100, lime's scale) of each mask to the all-ones mask in row 0."""
-    norms = np.linalg.norm(masks, axis=1) * np.linalg.norm(masks[0])
-    cosine = masks @ masks[0] / np.where(norms == 0, 1.0, norms)
-    return (1.0 - cosine) * 100
-
-
-def text_kernel(distances: np.ndarray, kernel_width: float = 25.0) -> np.ndarray:
-    """Step 3: notebook 02's exponential kernel on the x100 cosine distance (lime's default width 25)."""
-    return exponential_kernel(distances, kernel_width)
-
-
-def highest_weights(X: np.ndarray, y: np.ndarray, weights: np.ndarray, k: int) -> list[int]:
-    """Step 4a (many words): the ``k`` words with the largest |weight| in a near-unregularised fit."""
-    fit = Ridge(alpha=0.01, fit_intercept=True).fit(X, y, sample_weight=weights)
-    order = sorted(range(X.shape[1]), key=lambda j: abs(fit.coef_[j] * X[0, j]), reverse=True)
-    return order[:k]
-
-
 def explain_text(text: str, predict_proba: Callable[[list[str]], np.ndarray], label: int = 1,
-                 num_features: int = 10, num_samples: int = 5000, kernel_width: float = 25.0,
+                 num_features: int = 10, num_samples: int = 5000, kernel_width: float = KERNEL_WIDTH,
                  seed: int = 0) -> TextExplanation:
     """LIME for one text, steps 1-4. Words are chosen as lime's ``feature_selection='auto'``:
     forward selection for up to 6 words, otherwise the highest weights of a full fit."""
     indexed = IndexedText(text)
     n = len(indexed.words)
-    k = min(int(num_features), n)
-    if k < 1:
-        raise ValueError(f"num_features must be at least 1, got {num_features}.")
+    k = min(check_count("num_features", num_features), n)
+    num_samples = check_count("num_samples", num_samples, minimum=2)
+    check_kernel_width(kernel_width)
     masks = sample_masks(n, num_samples, seed)
     probs = np.asarray(predict_proba(masked_texts(indexed, masks)), dtype=float)
     if probs.ndim != 2 or probs.shape[0] != num_samples:
@@ -124,7 +117,7 @@ def explain_text(text: str, predict_proba: Callable[[list[str]], np.ndarray], la
     if not 0 <= label < probs.shape[1]:
         raise ValueError(f"label {label} is not a class index of predict_proba's output ({probs.shape[1]} classes).")
     y = probs[:, label]
-    kw = text_kernel(cosine_distances_to_original(masks), kernel_width)
+    kw = exponential_kernel(cosine_distance_to_original(masks, scale=DISTANCE_SCALE), kernel_width)  # step 3
     chosen = forward_selection(masks, y, kw, k) if k <= 6 else highest_weights(masks, y, kw, k)
     model, score = fit_weighted_linear(masks, y, kw, chosen)
     weights = {indexed.words[j]: float(w) for j, w in zip(chosen, model.coef_)}
