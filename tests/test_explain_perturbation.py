@@ -14,13 +14,16 @@ import numpy as np
 import pytest
 
 from utils.explain import METHODS, base, count_model_calls
-from utils.explain.kernel_shap import sample_coalitions
-from utils.explain.segmentation import fill_image, grid_segments, mask_images, segment
+from utils.explain.kernel_shap import kernel_shap_explanation, sample_coalitions
+from utils.explain.perturbation import fill_image, mask_images
+from utils.explain.segmentation import grid_segments, segment
+from utils.lime.image import lime_explanation
+from utils.shap_helpers import superpixel_game
 
 base.SHOW_PROGRESS = False
 PERTURBATION = ("lime", "kernel_shap", "occlusion", "rise")
 QUICK = {"lime": {"num_samples": 40}, "kernel_shap": {"num_samples": 40}, "occlusion": {"window": 56, "stride": 56},
-         "rise": {"num_masks": 40}}
+         "rise": {"num_samples": 40}}
 SIZE = 32
 
 
@@ -86,17 +89,51 @@ def test_grid_is_n_by_n():
 def test_mask_images_keeps_and_hides(toy):
     image = toy[1]
     cells = grid_segments(SIZE, SIZE, 2)
-    out = mask_images(image, cells, np.array([[1, 0, 1, 0]]), hide=7.0)
+    out = mask_images(image, cells, np.array([[1, 0, 1, 0]]), baseline=7.0)
     assert out.shape == (1, SIZE, SIZE, 3)
     np.testing.assert_array_equal(out[0][cells == 0], image[cells == 0])
     assert np.all(out[0][cells == 1] == 7.0)
-    mean_fill = fill_image(image, cells, "mean")
+    mean_fill = fill_image(image, cells, "segment_mean")
     np.testing.assert_allclose(mean_fill[cells == 3].mean(axis=0), image[cells == 3].mean(axis=0), rtol=1e-5)
-    assert fill_image(image, cells, "blur").shape == image.shape
-    with pytest.raises(ValueError, match="hide"):
+    with pytest.raises(ValueError, match="Unknown baseline"):
         fill_image(image, cells, "sparkle")
     with pytest.raises(ValueError, match="masks must have shape"):
         mask_images(image, cells, np.ones((2, 5)))
+
+
+def test_fill_image_is_the_one_baseline_image(toy):
+    """fill_image only checks the image and hands over to baselines.baseline_image: one meaning of each name."""
+    from utils.explain.baselines import BLUR_SIGMA, baseline_image, blurred
+
+    image = toy[1]
+    cells = grid_segments(SIZE, SIZE, 2)
+    np.testing.assert_array_equal(fill_image(image, baseline="blur"), blurred(image, BLUR_SIGMA))
+    assert BLUR_SIGMA == 5.0
+    np.testing.assert_array_equal(fill_image(image, cells, "segment_mean"), baseline_image(image, "segment_mean",
+                                                                                           segments=cells))
+    np.testing.assert_array_equal(fill_image(image, baseline="noise", seed=3), baseline_image(image, "noise", seed=3))
+    assert not np.array_equal(fill_image(image, baseline="noise", seed=3), fill_image(image, baseline="noise", seed=4))
+    with pytest.raises(ValueError, match="needs superpixels"):
+        fill_image(image, baseline="segment_mean")
+    with pytest.raises(ValueError, match="RGB"):
+        fill_image(image[..., 0], baseline="black")
+
+
+def test_score_masks_counts_and_matches_predict(toy):
+    from utils.explain.perturbation import score_masks
+
+    model, image, _ = toy
+    cells = grid_segments(SIZE, SIZE, 2)
+    masks = np.array([[1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 0, 1]])
+    fill = fill_image(image, cells, 0.0)
+    with count_model_calls() as calls:
+        scores = score_masks(model, image, cells, masks, 0, fill, batch_size=2)
+    assert calls[0] == 3 and scores.shape == (3,) and scores.dtype == np.float32
+    np.testing.assert_allclose(scores, model.predict(mask_images(image, cells, masks, fill=fill), verbose=0)[:, 0],
+                               rtol=1e-5)
+    assert scores[1] == pytest.approx(0.5, abs=1e-6)  # every cell black: both logits 0
+    with pytest.raises(ValueError, match="output must be 'logit'"):
+        score_masks(model, image, cells, masks, 0, fill, output="logits")
 
 
 # --------------------------------------------------------------------------- every method: contract
@@ -105,7 +142,7 @@ def test_registered_shape_finite_and_seeded(toy, name):
     model, image, _ = toy
     options = {"lime": {"num_samples": 64, "segmentation": "grid", "segmentation_params": {"n": 4}},
                "kernel_shap": {"num_samples": 64, "segmentation": "grid", "segmentation_params": {"n": 4}},
-               "occlusion": {"window": 8, "stride": 4}, "rise": {"num_masks": 64, "cells": 4}}[name]
+               "occlusion": {"window": 8, "stride": 4}, "rise": {"num_samples": 64, "cells": 4}}[name]
     first = METHODS[name](model, image, 0, **options)
     again = METHODS[name](model, image, 0, **options)
     assert first.shape == (SIZE, SIZE) and first.dtype == np.float32 and np.all(np.isfinite(first))
@@ -129,6 +166,59 @@ def test_bad_inputs_raise_clear_errors(toy, name):
             METHODS[name](model, image, 0, segmentation="watershed")
 
 
+@pytest.mark.parametrize("name", PERTURBATION)
+@pytest.mark.parametrize("output", ["logits", True, None, "softmax"])
+def test_bad_output_gives_one_line_error(toy, name, output):
+    model, image, _ = toy
+    with pytest.raises(ValueError, match="output must be 'logit'") as error:
+        METHODS[name](model, image, 0, output=output)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("name", PERTURBATION)
+def test_old_option_names_are_refused(toy, name):
+    model, image, _ = toy
+    old = {"lime": "hide_color", "kernel_shap": "hide_color", "occlusion": "logits", "rise": "num_masks"}[name]
+    with pytest.raises(ValueError, match=f"does not take the option\\(s\\) '{old}'"):
+        METHODS[name](model, image, 0, **{old: 1})
+
+
+@pytest.mark.parametrize("name", ["occlusion", "rise"])
+def test_segment_mean_needs_superpixels(toy, name):
+    model, image, _ = toy
+    with pytest.raises(ValueError, match="needs superpixels"):
+        METHODS[name](model, image, 0, baseline="segment_mean")
+
+
+@pytest.mark.parametrize("name", PERTURBATION)
+@pytest.mark.parametrize("baseline, match", [("sparkle", "Unknown baseline"), (300.0, r"\[0, 255\]"),
+                                             (np.zeros((4, 4, 3)), "shape"), (True, "boolean")])
+def test_bad_baseline_gives_one_line_error(toy, name, baseline, match):
+    model, image, _ = toy
+    with pytest.raises(ValueError, match=match) as error:
+        METHODS[name](model, image, 0, baseline=baseline)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("name, options, match", [
+    ("lime", {"num_samples": 2.5}, "num_samples"), ("lime", {"num_samples": 1}, "num_samples"),
+    ("lime", {"num_samples": True}, "num_samples"), ("lime", {"num_samples": "1000"}, "num_samples"),
+    ("lime", {"kernel_width": "a"}, "kernel_width"), ("lime", {"kernel_width": 0}, "kernel_width"),
+    ("lime", {"kernel_width": float("nan")}, "kernel_width"), ("lime", {"num_features": 0}, "num_features"),
+    ("lime", {"batch_size": 0}, "batch_size"), ("lime", {"seed": -1}, "seed"),
+    ("rise", {"num_samples": 0}, "num_samples"), ("rise", {"num_samples": 2.5}, "num_samples"),
+    ("rise", {"num_samples": True}, "num_samples"), ("rise", {"batch_size": 0}, "batch_size"),
+    ("rise", {"cells": True}, "cells"), ("rise", {"p_keep": 1.0}, "p_keep"), ("rise", {"seed": 1.5}, "seed"),
+    ("occlusion", {"window": 0}, "window"), ("occlusion", {"stride": 2.5}, "stride"),
+    ("occlusion", {"window": 64}, "larger than the image"), ("occlusion", {"batch_size": 0}, "batch_size"),
+    ("kernel_shap", {"seed": "0"}, "seed")])
+def test_bad_option_gives_one_line_error_naming_it(toy, name, options, match):
+    model, image, _ = toy
+    with pytest.raises(ValueError, match=match) as error:
+        METHODS[name](model, image, 0, **options)
+    assert "\n" not in str(error.value)
+
+
 @pytest.mark.parametrize("options, match", [({"num_samples": 2.5}, "num_samples"),
                                             ({"num_samples": "1000"}, "num_samples"),
                                             ({"num_samples": 3}, "num_samples"), ({"batch_size": 0}, "batch_size")])
@@ -142,7 +232,7 @@ def test_kernel_shap_bad_budget_gives_one_line_error_naming_it(toy, options, mat
 # --------------------------------------------------------------------------- known answers
 def test_occlusion_of_ignored_region_is_zero(toy):
     model, image, _ = toy
-    saliency = METHODS["occlusion"](model, image, 0, window=8, stride=8, logits=True)
+    saliency = METHODS["occlusion"](model, image, 0, window=8, stride=8, output="logit")
     cells = grid_segments(SIZE, SIZE, 2)
     np.testing.assert_allclose(saliency[(cells == 1) | (cells == 2)], 0.0, atol=1e-5)
     assert saliency[cells == 0].min() > 0 and saliency[cells == 3].max() < 0
@@ -150,8 +240,8 @@ def test_occlusion_of_ignored_region_is_zero(toy):
 
 def test_lime_weights_follow_the_linear_logit(toy):
     model, image, weights = toy
-    explanation = METHODS["lime"](model, image, 0, num_samples=200, segmentation="grid",
-                                  segmentation_params={"n": 2}, hide_color=0.0, logits=True, return_explanation=True)
+    explanation = lime_explanation(model, image, 0, num_samples=200, segmentation="grid",
+                                  segmentation_params={"n": 2}, baseline=0.0, output="logit")
     # The logit is exactly linear in the mask, so the surrogate recovers w_k * mean(cell k) / 255
     # (shrunk a little by the ridge penalty) and fits almost perfectly.
     cells = grid_segments(SIZE, SIZE, 2)
@@ -159,6 +249,27 @@ def test_lime_weights_follow_the_linear_logit(toy):
     assert explanation.score > 0.99
     np.testing.assert_allclose(explanation.weights, expected, atol=0.05 * np.abs(expected).max())
     assert explanation.top_segments(1)[0] == 0 and explanation.top_segments(1, positive=False)[0] == 3
+
+
+def test_map_functions_return_the_explanation_maps(toy):
+    """lime and kernel_shap return exactly the map of lime_explanation and kernel_shap_explanation."""
+    model, image, _ = toy
+    options = {"num_samples": 50, "segmentation": "grid", "segmentation_params": {"n": 3}, "seed": 2}
+    lime_result = lime_explanation(model, image, 0, **options)
+    np.testing.assert_array_equal(METHODS["lime"](model, image, 0, **options), lime_result.map)
+    shap_result = kernel_shap_explanation(model, image, 0, **options)
+    np.testing.assert_array_equal(METHODS["kernel_shap"](model, image, 0, **options), shap_result.map)
+    np.testing.assert_array_equal(lime_result.map, lime_result.weights[lime_result.segments].astype(np.float32))
+    with pytest.raises(AttributeError):
+        lime_result.score = 1.0  # frozen: a result is not edited after the fact
+
+
+def test_noise_baseline_is_seeded(toy):
+    model, image, _ = toy
+    options = {"num_samples": 30, "cells": 4, "baseline": "noise"}
+    first, again = (METHODS["rise"](model, image, 0, seed=4, **options) for _ in range(2))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, METHODS["rise"](model, image, 0, seed=5, **options))
 
 
 def test_lime_weights_by_budget_equal_separate_runs(toy):
@@ -171,7 +282,7 @@ def test_lime_weights_by_budget_equal_separate_runs(toy):
         by_budget = weights_by_budget(model, image, 0, (40, 300, 100), seed=3, segments=cells)
     assert sorted(by_budget) == [40, 100, 300] and calls[0] == 300  # scored once, at the largest budget
     for n, weights in by_budget.items():
-        alone = METHODS["lime"](model, image, 0, num_samples=n, seed=3, segments=cells, return_explanation=True)
+        alone = lime_explanation(model, image, 0, num_samples=n, seed=3, segments=cells)
         np.testing.assert_allclose(weights, alone.weights, atol=1e-6)
     with pytest.raises(ValueError, match="budget"):
         weights_by_budget(model, image, 0, (1,), segments=cells)
@@ -209,8 +320,7 @@ def exact_shapley(value, n_players: int) -> np.ndarray:
 def test_kernel_shap_is_exact_with_full_budget_and_efficient(toy):
     model, image, _ = toy
     cells = grid_segments(SIZE, SIZE, 2)
-    explanation = METHODS["kernel_shap"](model, image, 0, num_samples=16, segments=cells, hide_color=100.0,
-                                         return_explanation=True)
+    explanation = kernel_shap_explanation(model, image, 0, num_samples=16, segments=cells, baseline=100.0)
     fill = fill_image(image, cells, 100.0)
 
     def value(mask):
@@ -225,12 +335,12 @@ def test_kernel_shap_is_exact_with_full_budget_and_efficient(toy):
 def test_kernel_shap_sampled_on_linear_logit(toy):
     model, image, weights = toy
     cells = grid_segments(SIZE, SIZE, 4)  # 16 players, sampled (budget 120 < 2^16)
-    explanation = METHODS["kernel_shap"](model, image, 0, num_samples=120, segments=cells, hide_color=0.0,
-                                         logits=True, return_explanation=True)
+    explanation = kernel_shap_explanation(model, image, 0, num_samples=120, segments=cells, baseline=0.0,
+                                          output="logit")
     # For a linear game the Shapley value of each player is its own contribution.
-    fill = np.zeros_like(image)
-    contributions = [float(base.predict(model, mask_images(image, cells, np.eye(16)[k], fill=fill), logits=True)[0, 0]
-                          - base.predict(model, fill[None], logits=True)[0, 0]) for k in range(16)]
+    game = superpixel_game(model, image, cells, 0, baseline=0.0, output="logit")
+    empty = game(np.zeros(16))[0]
+    contributions = game(np.eye(16)) - empty
     np.testing.assert_allclose(explanation.values, contributions, atol=1e-4)
     assert explanation.values.sum() == pytest.approx(explanation.full_value - explanation.base_value, abs=1e-5)
     assert np.count_nonzero(np.abs(explanation.values) > 1e-3) == 8  # cells of regions 0 and 3
@@ -251,7 +361,7 @@ def test_rise_of_a_constant_model_is_exactly_its_constant():
         keras.layers.Flatten()(inputs))
     model = keras.Model(inputs, keras.layers.Activation("softmax", name="predictions")(logits))
     image = np.full((SIZE, SIZE, 3), 120.0, np.float32)
-    saliency = METHODS["rise"](model, image, 0, num_masks=256, cells=4)
+    saliency = METHODS["rise"](model, image, 0, num_samples=256, cells=4)
     # f = 0.5 for every mask, so E[f | pixel kept] = 0.5 at every pixel; dividing by N p instead would
     # leave each pixel's coverage noise (a spread of several percent at 256 masks).
     assert np.abs(saliency - 0.5).max() < 1e-6
@@ -279,14 +389,14 @@ def test_rise_masks_follow_the_authors_generate_masks():
 
 def test_rise_is_the_coverage_weighted_mean_score(toy):
     """sum_i f_i M_i / sum_i M_i, recomputed from the same masks and the model's scores."""
-    from utils.explain.base import predict
     from utils.explain.rise import rise_masks
 
     model, image, _ = toy
-    saliency = METHODS["rise"](model, image, 0, num_masks=70, cells=4, logits=True, seed=5, batch_size=32)
+    saliency = METHODS["rise"](model, image, 0, num_samples=70, cells=4, output="logit", seed=5, batch_size=32)
     rng = base.rng(5)
     masks = np.concatenate([rise_masks(n, SIZE, SIZE, 4, 0.5, rng) for n in (32, 32, 6)])  # batch by batch
-    scores = predict(model, masks[..., None] * image[None], logits=True)[:, 0].astype(np.float64)
+    logit = keras.Model(model.inputs, model.get_layer("logits").output)
+    scores = logit.predict(masks[..., None] * image[None], verbose=0)[:, 0].astype(np.float64)
     expected = np.tensordot(scores, masks, axes=1) / masks.sum(axis=0)
     np.testing.assert_allclose(saliency, expected, rtol=1e-5, atol=1e-6)
 
@@ -296,7 +406,7 @@ def test_rise_ranks_the_toy_cells_by_their_weight(toy):
     cell 3, with the ignored cells 1 and 2 in between; two seeds agree closely at 2000 masks."""
     model, image, _ = toy
     cells = grid_segments(SIZE, SIZE, 2)
-    maps = [METHODS["rise"](model, image, 0, num_masks=2000, cells=4, logits=True, seed=s) for s in (0, 1)]
+    maps = [METHODS["rise"](model, image, 0, num_samples=2000, cells=4, output="logit", seed=s) for s in (0, 1)]
     for saliency in maps:
         means = [saliency[cells == k].mean() for k in range(4)]
         assert means[0] > max(means[1], means[2]) and min(means[1], means[2]) > means[3], means
@@ -322,7 +432,7 @@ def test_random_keras_applications_models(lite0, zoo_name):
     image = lite0[1]
     for name in PERTURBATION:
         options = {**QUICK[name], **({"num_samples": 8} if name in ("lime", "kernel_shap") else {}),
-                   **({"num_masks": 8} if name == "rise" else {}), **({"window": 112, "stride": 112}
+                   **({"num_samples": 8} if name == "rise" else {}), **({"window": 112, "stride": 112}
                                                                       if name == "occlusion" else {})}
         saliency = METHODS[name](model, image, 3, **options)
         assert saliency.shape == (224, 224) and np.all(np.isfinite(saliency))

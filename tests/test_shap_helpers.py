@@ -2,7 +2,8 @@
 import numpy as np
 
 from utils.explain import predict
-from utils.explain.segmentation import grid_segments, mask_images
+from utils.explain.perturbation import mask_images
+from utils.explain.segmentation import grid_segments
 from utils.shap_helpers import interventional_game, superpixel_game, train_digits_cnn
 
 
@@ -29,9 +30,16 @@ def test_superpixel_game_matches_masking():
     image = np.random.default_rng(0).uniform(10, 240, (16, 16, 3)).astype(np.float32)
     cells = grid_segments(16, 16, 2)
     coalitions = np.array([[1, 0, 1, 0], [0, 0, 0, 0], [1, 1, 1, 1]])
-    game = superpixel_game(model, image, cells, target=1, hide=0.0)
-    expected = predict(model, mask_images(image, cells, coalitions, hide=0.0))[:, 1]
+    game = superpixel_game(model, image, cells, target=1, baseline=0.0)
+    expected = predict(model, mask_images(image, cells, coalitions, baseline=0.0))[:, 1]
     np.testing.assert_allclose(game(coalitions), expected, rtol=1e-6)
+    logit_game = superpixel_game(model, image, cells, target=1, baseline="blur", output="logit")
+    expected = predict(model, mask_images(image, cells, coalitions, baseline="blur"), output="logit")[:, 1]
+    np.testing.assert_allclose(logit_game(coalitions), expected, rtol=1e-5, atol=1e-6)
+    # The default baseline is each superpixel's own mean colour, as in our KernelSHAP.
+    default = superpixel_game(model, image, cells, target=1)(coalitions)
+    expected = predict(model, mask_images(image, cells, coalitions, baseline="segment_mean"))[:, 1]
+    np.testing.assert_allclose(default, expected, rtol=1e-6)
 
 
 def test_digits_cnn_learns():
@@ -51,6 +59,11 @@ def test_bad_counts_give_one_line_errors_naming_them():
     assert "\n" not in str(error.value)
     with pytest.raises(ValueError, match="epochs"):
         train_digits_cnn(epochs=0)
+    with pytest.raises(ValueError, match="output must be") as error:
+        superpixel_game(model, np.zeros((4, 4, 3), np.float32), grid_segments(4, 4, 2), 0, output="logits")
+    assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="Unknown baseline"):
+        superpixel_game(model, np.zeros((4, 4, 3), np.float32), grid_segments(4, 4, 2), 0, baseline="grey")
 
 
 def _relu6_depthwise_model():

@@ -18,25 +18,28 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from utils.explain.base import check_count
-from utils.explain.segmentation import Hide, fill_image, mask_images, score_batches
+from utils.explain.base import check_count, check_output
+from utils.explain.baselines import Baseline
+from utils.explain.perturbation import fill_image, score_masks
 
 
-def superpixel_game(model, image: np.ndarray, segments: np.ndarray, target: int, hide: Hide = "mean",
+def superpixel_game(model, image: np.ndarray, segments: np.ndarray, target: int,
+                    baseline: Baseline = "segment_mean", output: str = "probability",
                     batch_size: int = 32) -> Callable[[np.ndarray], np.ndarray]:
-    """``f(z)`` for coalitions ``z`` of shape (n, K): the target probability with superpixels z kept."""
+    """``f(z)`` for coalitions ``z`` of shape (n, K): the target's score with superpixels z kept.
+
+    Hidden superpixels show ``baseline`` (default their own mean colour, as in our KernelSHAP);
+    ``output`` is ``"probability"`` (default) or ``"logit"``.
+    """
     batch_size = check_count("batch_size", batch_size)
-    fill = fill_image(image, segments, hide)
+    check_output(output)
+    fill = fill_image(image, segments, baseline)
 
     def value(coalitions: np.ndarray) -> np.ndarray:
         keep = np.atleast_2d(coalitions) > 0.5
-
-        def build(start, stop, _buffer):
-            return mask_images(image, segments, keep[start:stop], fill=fill)
-
         # The same batched, counted scoring loop as our LIME and KernelSHAP.
-        return score_batches(model, build, len(keep), target, batch_size=batch_size,
-                             show_progress=False).astype(np.float64)
+        return score_masks(model, image, segments, keep, target, fill, batch_size=batch_size, output=output,
+                           show_progress=False).astype(np.float64)
 
     return value
 

@@ -28,13 +28,15 @@ from math import comb
 import numpy as np
 
 from utils.explain import base
+from utils.explain.baselines import Baseline
+from utils.explain.perturbation import fill_image, score_masks
 from utils.explain.registry import explainer
-from utils.explain.segmentation import Hide, check_segments, fill_image, mask_images, score_batches, segment
+from utils.explain.segmentation import superpixels
 
 
-@dataclass
-class ShapExplanation:
-    """Superpixel Shapley values and the game they come from (notebook 06)."""
+@dataclass(frozen=True, slots=True)
+class KernelShapExplanation:
+    """Superpixel Shapley values and the game they come from (notebook 06): :func:`kernel_shap_explanation`."""
 
     map: np.ndarray  # (H, W): each pixel's superpixel value
     segments: np.ndarray
@@ -127,42 +129,47 @@ def solve_constrained(coalitions: np.ndarray, payoffs: np.ndarray, weights: np.n
     return np.append(phi_rest, total - phi_rest.sum())
 
 
+def kernel_shap_explanation(model, image: np.ndarray, target: int, *, num_samples: int = 1000,
+                            segmentation: str = "slic", segmentation_params: dict | None = None,
+                            segments: np.ndarray | None = None, baseline: Baseline = "segment_mean",
+                            output: str = "probability", seed: int | None = 0,
+                            batch_size: int = base.DEFAULT_BATCH_SIZE,
+                            progress: bool | None = None) -> KernelShapExplanation:
+    """Superpixel KernelSHAP of class ``target`` with everything it computed (options as :func:`kernel_shap`)."""
+    image = base.check_image(model, image)
+    target = base.check_target(model, target)
+    base.check_output(output)
+    num_samples = base.check_count("num_samples", num_samples, minimum=4)
+    batch_size = base.check_count("batch_size", batch_size)
+    seed = base.check_seed(seed)
+    segments = superpixels(image, segmentation, segmentation_params, segments)
+    n_players = int(segments.max()) + 1
+    coalitions, weights = sample_coalitions(n_players, num_samples - 2, seed)
+    masks = np.concatenate([np.ones((1, n_players), np.int8), np.zeros((1, n_players), np.int8), coalitions])
+    fill = fill_image(image, segments, baseline, seed=seed)
+    scores = score_masks(model, image, segments, masks, target, fill, batch_size=batch_size, output=output,
+                         show_progress=progress, desc="KernelSHAP").astype(np.float64)
+    full_value, base_value, payoffs = float(scores[0]), float(scores[1]), scores[2:]
+    values = solve_constrained(coalitions, payoffs, weights, base_value, full_value)
+    return KernelShapExplanation(values[segments].astype(np.float32), segments, values, base_value, full_value,
+                                 coalitions, weights, payoffs)
+
+
 @explainer("kernel_shap", family="perturbation", signed=True, needs_gradients=False, stochastic=True,
            budget="num_samples", quick={"num_samples": 500}, order=2)
 def kernel_shap(model, image: np.ndarray, target: int, *, num_samples: int = 1000, segmentation: str = "slic",
                 segmentation_params: dict | None = None, segments: np.ndarray | None = None,
-                hide_color: Hide = "mean", logits: bool = False, seed: int | None = 0,
-                batch_size: int = base.DEFAULT_BATCH_SIZE, progress: bool | None = None,
-                return_explanation: bool = False):
+                baseline: Baseline = "segment_mean", output: str = "probability", seed: int | None = 0,
+                batch_size: int = base.DEFAULT_BATCH_SIZE, progress: bool | None = None) -> np.ndarray:
     """Superpixel KernelSHAP map of class ``target``: each pixel gets its superpixel's Shapley value.
 
-    ``num_samples`` model evaluations (the empty and full coalitions included); superpixels and
-    ``hide_color`` as in :func:`utils.lime.image.lime`. The values sum to
+    ``num_samples`` model evaluations (the empty and full coalitions included); superpixels,
+    ``baseline`` (what a hidden superpixel shows, default each superpixel's mean colour) and ``output``
+    (``"probability"`` or ``"logit"``) as in :func:`utils.lime.image.lime`. The values sum to
     v(image) - v(all hidden) exactly. ``num_samples`` (>= 4) and ``batch_size`` (>= 1) must be whole
-    numbers (a ValueError names the option otherwise). Returns an (H, W) float32 map, or a
-    :class:`ShapExplanation`.
+    numbers (a ValueError names the option otherwise). Returns an (H, W) float32 map;
+    :func:`kernel_shap_explanation` returns the values, the game and the coalitions too.
     """
-    image = base.check_image(model, image)
-    target = base.check_target(model, target)
-    num_samples = base.check_count("num_samples", num_samples, minimum=4)
-    batch_size = base.check_count("batch_size", batch_size)
-    if segments is None:
-        segments = segment(image, segmentation, **(segmentation_params or {}))
-    else:
-        segments = check_segments(segments, image)
-    n_players = int(segments.max()) + 1
-    coalitions, weights = sample_coalitions(n_players, num_samples - 2, seed)
-    masks = np.concatenate([np.ones((1, n_players), np.int8), np.zeros((1, n_players), np.int8), coalitions])
-    fill = fill_image(image, segments, hide_color)
-
-    def build(start, stop, buffer):
-        return mask_images(image, segments, masks[start:stop], fill=fill)
-
-    scores = score_batches(model, build, len(masks), target, batch_size=batch_size, logits=logits,
-                           show_progress=progress, desc="KernelSHAP").astype(np.float64)
-    full_value, base_value, payoffs = float(scores[0]), float(scores[1]), scores[2:]
-    values = solve_constrained(coalitions, payoffs, weights, base_value, full_value)
-    saliency = values[segments].astype(np.float32)
-    if not return_explanation:
-        return saliency
-    return ShapExplanation(saliency, segments, values, base_value, full_value, coalitions, weights, payoffs)
+    return kernel_shap_explanation(model, image, target, num_samples=num_samples, segmentation=segmentation,
+                                   segmentation_params=segmentation_params, segments=segments, baseline=baseline,
+                                   output=output, seed=seed, batch_size=batch_size, progress=progress).map

@@ -8,7 +8,7 @@ helps. A region the model ignores gets exactly zero.
 
 Score: the target's *probability* by default, as in Zeiler & Fergus, because a drop in probability
 reads directly ("hiding the head costs 0.6 of the cat's probability") and stays bounded.
-``logits=True`` uses the pre-softmax logit instead, which does not saturate: for a prediction at
+``output="logit"`` uses the pre-softmax logit instead, which does not saturate: for a prediction at
 0.999 one patch rarely moves the probability, while the logit still shows which patch matters.
 
 Cost: one model call per window position plus one for the image; 224 px with window 32 and
@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from utils.explain import base
+from utils.explain.baselines import Baseline
+from utils.explain.perturbation import fill_image, score_batches
 from utils.explain.registry import explainer
-from utils.explain.segmentation import Hide, fill_image, score_batches
 
 
 def window_positions(size: int, window: int, stride: int) -> np.ndarray:
@@ -34,24 +35,24 @@ def window_positions(size: int, window: int, stride: int) -> np.ndarray:
 @explainer("occlusion", family="perturbation", signed=True, needs_gradients=False, quick={"window": 32, "stride": 32},
            order=3)
 def occlusion(model, image: np.ndarray, target: int, *, window: int = 32, stride: int = 16,
-              baseline: Hide = 127.0, logits: bool = False, batch_size: int = base.DEFAULT_BATCH_SIZE,
+              baseline: Baseline = 127.0, output: str = "probability", batch_size: int = base.DEFAULT_BATCH_SIZE,
               progress: bool | None = None) -> np.ndarray:
     """Occlusion map of class ``target``: the average drop of its score when a patch covers each pixel.
 
-    ``baseline`` is what the patch shows: a grey value (default 127, which the zoo models' scaling
-    maps to about zero), ``"blur"``, ``"mean"`` (the image's mean colour) or an (H, W, 3) image.
+    ``baseline`` is what the patch shows (:mod:`utils.explain.baselines`): a grey value (default 127,
+    which the zoo models' scaling maps to about zero), ``"blur"``, ``"mean"`` (the image's mean
+    colour), ``"black"``, ``"noise"`` or an (H, W, 3) image. ``output``: ``"probability"`` or ``"logit"``.
     Deterministic (no sampling), so it takes no seed. Returns an (H, W) float32 map.
     """
     image = base.check_image(model, image)
     target = base.check_target(model, target)
+    base.check_output(output)
     height, width = image.shape[:2]
-    for name, value in (("window", window), ("stride", stride)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    window, stride = base.check_count("window", window), base.check_count("stride", stride)
+    batch_size = base.check_count("batch_size", batch_size)
     if window > min(height, width):
         raise ValueError(f"window={window} is larger than the image ({height}x{width}).")
-    # One segment covering the whole image: "mean" is then the image's mean colour.
-    fill = fill_image(image, np.zeros(image.shape[:2], np.int64), baseline)
+    fill = fill_image(image, baseline=baseline)
     ys, xs = window_positions(height, window, stride), window_positions(width, window, stride)
     corners = np.array([(y, x) for y in ys for x in xs])
     n = len(corners) + 1  # image 0 is the unoccluded image
@@ -65,7 +66,7 @@ def occlusion(model, image: np.ndarray, target: int, *, window: int = 32, stride
                 batch[row, y:y + window, x:x + window] = fill[y:y + window, x:x + window]
         return batch
 
-    scores = score_batches(model, build, n, target, batch_size=batch_size, logits=logits,
+    scores = score_batches(model, build, n, target, batch_size=batch_size, output=output,
                            show_progress=progress, desc="occlusion").astype(np.float64)
     drops = scores[0] - scores[1:]
     total = np.zeros((height, width))

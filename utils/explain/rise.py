@@ -18,8 +18,8 @@ The masks follow the authors' ``generate_masks`` (github.com/eclique/RISE): an s
 aligned, mirrored at the border, as skimage's ``resize(order=1, mode="reflect")``) to
 (s + 1) * cell pixels with cell = ceil(H / s), so one grid cell spans (s + 1) * cell / s pixels
 (36.6 px for 7 cells on 224 px); then cropped at a random shift in [0, cell) so the grid's edges
-fall anywhere. Hidden pixels become ``hide`` (0 = black, the paper's choice). The score is the
-target's probability, as in the paper (``logits=True`` for the logit).
+fall anywhere. Hidden pixels become ``baseline`` (0 = black, the paper's choice). The score is the
+target's probability, as in the paper (``output="logit"`` for the logit).
 
 Cost: N model calls (default 1000). The masks are built batch by batch as two small matrix products
 per mask (the bilinear upsampling is separable), never all at once (1000 masks at 224 px: 200 MB).
@@ -29,8 +29,9 @@ from __future__ import annotations
 import numpy as np
 
 from utils.explain import base
+from utils.explain.baselines import Baseline
+from utils.explain.perturbation import fill_image, score_batches
 from utils.explain.registry import explainer
-from utils.explain.segmentation import Hide, fill_image, score_batches
 
 
 def upsampling_matrix(cells: int, size: int) -> np.ndarray:
@@ -74,30 +75,35 @@ def rise_masks(count: int, height: int, width: int, cells: int, p_keep: float,
     return rows @ grids @ cols.transpose(0, 2, 1)
 
 
-@explainer("rise", family="perturbation", signed=False, needs_gradients=False, stochastic=True, budget="num_masks",
-           quick={"num_masks": 500}, order=4)
-def rise(model, image: np.ndarray, target: int, *, num_masks: int = 1000, cells: int = 7, p_keep: float = 0.5,
-         hide: Hide = 0.0, logits: bool = False, seed: int | None = 0, batch_size: int = base.DEFAULT_BATCH_SIZE,
-         progress: bool | None = None) -> np.ndarray:
+@explainer("rise", family="perturbation", signed=False, needs_gradients=False, stochastic=True, budget="num_samples",
+           quick={"num_samples": 500}, order=4)
+def rise(model, image: np.ndarray, target: int, *, num_samples: int = 1000, cells: int = 7, p_keep: float = 0.5,
+         baseline: Baseline = 0.0, output: str = "probability", seed: int | None = 0,
+         batch_size: int = base.DEFAULT_BATCH_SIZE, progress: bool | None = None) -> np.ndarray:
     """RISE map of class ``target``: the masks' score-weighted average at each pixel, over the masks' coverage.
 
-    ``cells``: the mask grid (cells x cells); ``p_keep``: probability a cell is kept; ``hide``: what
-    masked pixels show (0 = black as in the paper, a grey value, ``"blur"`` or an image).
+    ``num_samples``: the number of random masks (model calls); ``cells``: the mask grid (cells x cells);
+    ``p_keep``: probability a cell is kept; ``baseline``: what masked pixels show
+    (:mod:`utils.explain.baselines`: 0 = black as in the paper, a grey value, ``"blur"``, ``"mean"``,
+    ``"noise"`` drawn with ``seed``, or an image).
     Each pixel's value is sum_i f_i M_i / sum_i M_i, in the units of the score (a probability, or a
-    logit with ``logits=True``): a constant model gives its constant everywhere. A pixel no mask
+    logit with ``output="logit"``): a constant model gives its constant everywhere. A pixel no mask
     covered (possible only with a handful of masks) gets the mean score (no evidence either way).
     Returns an (H, W) float32 map (same seed, same map).
     """
     image = base.check_image(model, image)
     target = base.check_target(model, target)
-    if isinstance(num_masks, (bool, np.bool_)) or not isinstance(num_masks, (int, np.integer)) or num_masks < 1:
-        raise ValueError(f"num_masks must be a positive integer, got {num_masks!r} (the paper uses 4000-8000).")
-    if not isinstance(cells, (int, np.integer)) or not 1 <= cells <= min(image.shape[:2]):
+    base.check_output(output)
+    num_samples = base.check_count("num_samples", num_samples)
+    batch_size = base.check_count("batch_size", batch_size)
+    seed = base.check_seed(seed)
+    if isinstance(cells, (bool, np.bool_)) or not isinstance(cells, (int, np.integer)) \
+            or not 1 <= cells <= min(image.shape[:2]):
         raise ValueError(f"cells must be an integer between 1 and the image side, got {cells!r}.")
     if isinstance(p_keep, (bool, np.bool_)) or not isinstance(p_keep, (int, float, np.number)) or not 0 < p_keep < 1:
         raise ValueError(f"p_keep must lie strictly between 0 and 1, got {p_keep}.")
     height, width = image.shape[:2]
-    fill = fill_image(image, np.zeros((height, width), np.int64), hide)
+    fill = fill_image(image, baseline=baseline, seed=seed)
     difference = image - fill
     random = base.rng(seed)
     weighted = np.zeros((height, width), np.float64)   # sum_i f_i M_i
@@ -117,7 +123,7 @@ def rise(model, image: np.ndarray, target: int, *, num_masks: int = 1000, cells:
         weighted[:] += np.tensordot(scores.astype(np.float64), masks, axes=1)
         coverage[:] += masks.sum(axis=0, dtype=np.float64)
 
-    scores = score_batches(model, build, num_masks, target, batch_size=batch_size, logits=logits,
+    scores = score_batches(model, build, num_samples, target, batch_size=batch_size, output=output,
                            show_progress=progress, desc="RISE", consume=accumulate)
     covered = coverage > 0
     saliency = np.full((height, width), float(np.mean(scores, dtype=np.float64)))

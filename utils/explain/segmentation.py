@@ -1,4 +1,4 @@
-"""Superpixels and masked images: the shared machinery of LIME, KernelSHAP and occlusion.
+"""Superpixels: the players of LIME and KernelSHAP.
 
 Introduced in notebook 04 (LIME for images). Perturbation explainers do not switch single pixels on
 and off (one pixel changes nothing a CNN cares about); they switch *superpixels*, groups of similar
@@ -8,14 +8,13 @@ neighbouring pixels, so that an explanation has a few dozen interpretable parts 
   colour + position, compact, the count is chosen), ``"quickshift"`` (lime's default, mode seeking,
   the count follows the image), ``"felzenszwalb"`` (graph based, irregular) or ``"grid"`` (n x n
   squares: no image content at all, which makes hand-made known-answer tests possible).
-* :func:`fill_image` is what a hidden superpixel shows instead: its own mean colour (lime's default),
-  a blurred copy of the image, one grey value, or any image you pass.
-* :func:`mask_images` builds a batch of perturbed images from binary masks over the superpixels,
-  vectorised with numpy, so masking costs far less than the model calls it feeds.
+* :func:`superpixels` is what LIME and KernelSHAP call: ``segment`` with their options, or the
+  caller's own label map checked by :func:`check_segments`.
+
+What a hidden superpixel shows, and the batched masking and scoring, are in
+:mod:`utils.explain.perturbation` (shared with occlusion and RISE, which use no superpixels).
 """
 from __future__ import annotations
-
-from typing import Callable, Union
 
 import numpy as np
 
@@ -30,10 +29,8 @@ DEFAULT_PARAMS: dict[str, dict] = {
     "grid": {"n": 7},
 }
 
-Hide = Union[str, float, int, np.ndarray]
-
-
-def _check_rgb(image: np.ndarray) -> np.ndarray:
+def check_rgb(image: np.ndarray) -> np.ndarray:
+    """Return ``image`` as float32 after checking it is one finite (H, W, 3) array; a ValueError otherwise."""
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"Expected one RGB image of shape (H, W, 3), got shape {image.shape}.")
@@ -66,7 +63,7 @@ def segment(image: np.ndarray, method: str = "slic", **params) -> np.ndarray:
     """
     if method not in SEGMENTATIONS:
         raise ValueError(f"Unknown segmentation {method!r}. Choose one of: {', '.join(SEGMENTATIONS)}.")
-    image = _check_rgb(image)
+    image = check_rgb(image)
     options = {**DEFAULT_PARAMS[method], **params}
     if method == "grid":
         unknown = set(options) - {"n"}
@@ -101,84 +98,9 @@ def check_segments(segments: np.ndarray, image: np.ndarray) -> np.ndarray:
     return _relabel(segments)
 
 
-def fill_image(image: np.ndarray, segments: np.ndarray, hide: Hide = "mean") -> np.ndarray:
-    """What hidden pixels show: an (H, W, 3) float32 image.
-
-    ``hide``: ``"mean"`` each superpixel's own mean colour (lime's ``hide_color=None``); ``"blur"`` a
-    Gaussian-blurred copy (sigma = 1/20 of the image side, shap's "blur" masker in spirit); a number
-    (a grey level, e.g. 0 black, 127 mid-grey); or an (H, W, 3) image (any other baseline).
-    """
-    image = _check_rgb(image)
-    if isinstance(hide, str):
-        if hide == "mean":
-            flat = segments.ravel()
-            counts = np.bincount(flat, minlength=segments.max() + 1).astype(np.float32)
-            means = np.stack([np.bincount(flat, weights=image[..., c].ravel(), minlength=len(counts))
-                              for c in range(3)], axis=-1) / np.maximum(counts, 1)[:, None]
-            return means[segments].astype(np.float32)
-        if hide == "blur":
-            import cv2
-
-            sigma = max(image.shape[:2]) / 20
-            return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT).astype(np.float32)
-        raise ValueError(f"hide={hide!r} is not understood: use 'mean', 'blur', a number or an (H, W, 3) image.")
-    if isinstance(hide, (int, float, np.integer, np.floating)) and not isinstance(hide, bool):
-        if not 0 <= float(hide) <= 255:
-            raise ValueError(f"hide={hide} must be a pixel value in [0, 255].")
-        return np.full(image.shape, float(hide), dtype=np.float32)
-    hide = np.asarray(hide, dtype=np.float32)
-    if hide.shape != image.shape:
-        raise ValueError(f"A hide image must have the image's shape {image.shape}, got {hide.shape}.")
-    return hide
-
-
-def mask_images(image: np.ndarray, segments: np.ndarray, masks: np.ndarray, hide: Hide = "mean",
-                fill: np.ndarray | None = None) -> np.ndarray:
-    """A batch of perturbed images: superpixel k of image i is kept where ``masks[i, k]`` is 1.
-
-    ``masks`` is (n, K) binary (K superpixels, or one 1-D mask); hidden superpixels show
-    :func:`fill_image` (``hide``), or ``fill`` when the caller already computed it (faster in loops).
-    Returns float32 (n, H, W, 3); kept pixels are exactly the image's. Vectorised: one fancy index
-    and one ``np.where`` per batch (measured ~0.4 ms per image; a broadcast (n, H, W, 1) condition
-    is 2-4x slower than a full (n, H, W, 3) one, hence the per-channel label map).
-    """
-    image = _check_rgb(image)
-    segments = np.asarray(segments)
-    masks = np.asarray(masks)
-    if masks.ndim == 1:
-        masks = masks[None]
-    n_segments = int(segments.max()) + 1
-    if masks.ndim != 2 or masks.shape[1] != n_segments:
-        raise ValueError(f"masks must have shape (n, {n_segments}) for {n_segments} superpixels, got {masks.shape}.")
-    if fill is None:
-        fill = fill_image(image, segments, hide)
-    labels = np.broadcast_to(segments[..., None], image.shape)  # (H, W, 3) label of each value
-    keep = masks.astype(bool)[:, labels]  # (n, H, W, 3)
-    return np.where(keep, image[None], fill[None]).astype(np.float32, copy=False)
-
-
-def score_batches(model, build_batch: Callable[[int, int, np.ndarray | None], np.ndarray], n: int, target: int,
-                  *, batch_size: int = 32, logits: bool = False, show_progress: bool | None = None,
-                  desc: str = "", consume: Callable[[int, int, np.ndarray], None] | None = None) -> np.ndarray:
-    """The model's score for class ``target`` on ``n`` perturbed images, built and evaluated batch by batch.
-
-    ``build_batch(start, stop, buffer)`` returns the images ``start..stop-1`` (it may fill and return
-    ``buffer``, the previous batch's array, to save memory allocation; None on the first call);
-    ``consume(start, stop, scores)``, if given, sees each batch's scores right away (RISE folds its
-    masks in). Only one batch is in memory at a time, and every model call goes through
-    :func:`utils.explain.base.predict` (compiled, counted).
-    Returns the (n,) probabilities, or logits when ``logits=True``.
-    """
-    from utils.explain.base import predict, progress
-
-    scores = np.empty(n, np.float32)
-    buffer = None
-    starts = range(0, n, batch_size)
-    for start in progress(starts, total=len(starts), desc=desc, enabled=show_progress):
-        stop = min(start + batch_size, n)
-        batch = build_batch(start, stop, buffer)
-        buffer = batch if buffer is None or len(batch) == len(buffer) else buffer
-        scores[start:stop] = predict(model, batch, batch_size=batch_size, logits=logits)[:, target]
-        if consume is not None:
-            consume(start, stop, scores[start:stop])
-    return scores
+def superpixels(image: np.ndarray, segmentation: str = "slic", segmentation_params: dict | None = None,
+                segments: np.ndarray | None = None) -> np.ndarray:
+    """The superpixels a method plays with: ``segments`` checked if given, else ``segment(image, segmentation)``."""
+    if segments is not None:
+        return check_segments(segments, image)
+    return segment(image, segmentation, **(segmentation_params or {}))
