@@ -25,7 +25,7 @@ from utils.explain.integrated_gradients import (
     completeness_gap,
     integrated_gradients,
     integrated_gradients_adaptive,
-    integrated_gradients_attributions,
+    integrated_gradients_result,
     make_baselines,
 )
 from utils.models import load_model, logits_model
@@ -33,8 +33,8 @@ from utils.models import load_model, logits_model
 GRADIENT_METHODS = ["grad_cam", "grad_cam_pp", "score_cam", "guided_grad_cam", "saliency", "gradient_x_input",
                     "smoothgrad", "guided_backprop", "integrated_gradients"]
 # Small settings so that every method runs in well under a second on Lite0.
-QUICK = {"score_cam": {"max_maps": 8, "progress": False}, "smoothgrad": {"num_samples": 4},
-         "integrated_gradients": {"steps": 8}}
+QUICK = {"score_cam": {"num_samples": 8, "progress": False}, "smoothgrad": {"num_samples": 4},
+         "integrated_gradients": {"num_samples": 8}}
 
 
 def corr(a, b) -> float:
@@ -164,18 +164,20 @@ def test_option_errors(lite0, cat, small_cnn, small_image):
         integrated_gradients(small_cnn, small_image, 0, baseline="grey")
     with pytest.raises(ValueError, match="shape"):
         integrated_gradients(small_cnn, small_image, 0, baseline=np.zeros((8, 8, 3)))
-    with pytest.raises(ValueError, match="steps"):
-        integrated_gradients(small_cnn, small_image, 0, steps=0)
+    with pytest.raises(ValueError, match="num_samples"):
+        integrated_gradients(small_cnn, small_image, 0, num_samples=0)
     with pytest.raises(ValueError, match="tolerance"):
         integrated_gradients_adaptive(small_cnn, small_image, 0, tolerance=0)
     with pytest.raises(ValueError, match="samples"):
         smoothgrad(small_cnn, small_image, 0, num_samples=0)
-    with pytest.raises(ValueError, match="max_maps"):
-        score_cam(lite0, image, target, max_maps=0)
+    with pytest.raises(ValueError, match="num_samples"):
+        score_cam(lite0, image, target, num_samples=0)
 
 
-@pytest.mark.parametrize("options, match", [({"max_maps": 2.5}, "max_maps"), ({"max_maps": "64"}, "max_maps"),
-                                            ({"max_maps": True}, "max_maps"), ({"batch_size": 0}, "batch_size")])
+@pytest.mark.parametrize("options, match", [({"num_samples": 2.5}, "num_samples"),
+                                            ({"num_samples": "64"}, "num_samples"),
+                                            ({"num_samples": True}, "num_samples"), ({"batch_size": 0}, "batch_size"),
+                                            ({"output": "logits"}, "output must be 'logit'")])
 def test_score_cam_bad_budget_gives_one_line_error_naming_it(small_cnn, small_image, options, match):
     with pytest.raises(ValueError, match=match) as error:
         score_cam(small_cnn, small_image, 0, **options)
@@ -186,21 +188,23 @@ IG_BAD_OPTIONS = [
     ("integrated_gradients", {"seed": "0"}, "seed"),
     ("integrated_gradients", {"seed": -1}, "seed"),
     ("integrated_gradients", {"baseline": "noise", "seed": 1.5}, "seed"),
-    ("integrated_gradients", {"steps": 2.5}, "steps"),
-    ("integrated_gradients", {"steps": "64"}, "steps"),
+    ("integrated_gradients", {"num_samples": 2.5}, "num_samples"),
+    ("integrated_gradients", {"num_samples": "64"}, "num_samples"),
+    ("integrated_gradients", {"output": "softmax"}, "output must be 'logit'"),
     ("integrated_gradients", {"batch_size": 0}, "batch_size"),
     ("integrated_gradients", {"baseline": "noise", "num_baselines": 0}, "num_baselines"),
     ("integrated_gradients_adaptive", {"seed": "0"}, "seed"),
-    ("integrated_gradients_adaptive", {"start_steps": 0}, "start_steps"),
-    ("integrated_gradients_adaptive", {"max_steps": 64.5}, "max_steps"),
-    ("integrated_gradients_adaptive", {"start_steps": 64, "max_steps": 32},
-     r"start_steps \(64\) is larger than max_steps"),
+    ("integrated_gradients_adaptive", {"start_samples": 0}, "start_samples"),
+    ("integrated_gradients_adaptive", {"max_samples": 64.5}, "max_samples"),
+    ("integrated_gradients_adaptive", {"start_samples": 64, "max_samples": 32},
+     r"start_samples \(64\) is larger than max_samples"),
     ("integrated_gradients_adaptive", {"tolerance": "0.01"}, "tolerance"),
     ("completeness_curve", {"seed": "0"}, "seed"),
-    ("completeness_curve", {"steps": (8, 0)}, "steps"),
-    ("completeness_curve", {"steps": ()}, "at least one"),
-    ("completeness_curve", {"steps": (8, 12)}, "multiple"),
+    ("completeness_curve", {"num_samples": (8, 0)}, "num_samples"),
+    ("completeness_curve", {"num_samples": ()}, "at least one"),
+    ("completeness_curve", {"num_samples": (8, 12)}, "multiple"),
     ("completeness_gap", {"seed": "0"}, "seed"),
+    ("completeness_gap", {"output": "logits"}, "output must be 'logit'"),
 ]
 
 
@@ -233,13 +237,41 @@ def test_smoothgrad_bad_options_give_one_line_errors_naming_them(small_cnn, smal
 def test_ig_on_linear_model_is_exact(linear):
     model, w = linear
     image = np.random.default_rng(1).uniform(0, 255, size=(8, 8, 3)).astype(np.float32)
-    for baseline in ("black", "white", "blur", "noise"):
+    for baseline in ("black", "white", "mean", "blur", "noise", 127.0):
         b = make_baselines(image, baseline, 1, seed=0)[0]
         expected = ((image - b) * w[..., 2]).sum(axis=-1)
-        result, gap = integrated_gradients(model, image, 2, baseline=baseline, steps=4, return_gap=True)
-        np.testing.assert_allclose(result, expected, atol=1e-4 * np.abs(expected).max() + 1e-6)
-        assert gap < 1e-4, (baseline, gap)
-        assert completeness_gap(model, image, 2, result, baseline=baseline) < 1e-4
+        result = integrated_gradients_result(model, image, 2, baseline=baseline, num_samples=4)
+        np.testing.assert_allclose(result.map, expected, atol=1e-4 * np.abs(expected).max() + 1e-6)
+        assert result.gap < 1e-4 and result.history == ((4, result.gap),), (baseline, result.gap)
+        np.testing.assert_array_equal(result.map, result.attributions.sum(axis=-1))
+        assert completeness_gap(model, image, 2, result.map, baseline=baseline) < 1e-4
+
+
+def test_ig_baselines_are_those_of_the_baselines_module(small_image):
+    """"blur" is the one sigma-5 blur of utils.explain.baselines; several noise baselines use seeds seed, seed + 1."""
+    from utils.explain.baselines import baseline_image, blurred
+
+    np.testing.assert_array_equal(make_baselines(small_image, "blur")[0], blurred(small_image, 5.0))
+    noise = make_baselines(small_image, "noise", 3, seed=5)
+    assert noise.shape == (3, 16, 16, 3)
+    for i, b in enumerate(noise):
+        np.testing.assert_array_equal(b, baseline_image(small_image, "noise", seed=5 + i))
+    assert make_baselines(small_image, "white", 3).shape == (1, 16, 16, 3)  # identical baselines: one
+
+
+def test_probability_output_is_the_softmax_chain_rule_on_a_linear_model(linear):
+    """With logits z = W x, d p_t / dx = p_t (w_t - sum_c p_c w_c): Gradient x Input and IG of the probability."""
+    model, w = linear
+    image = np.random.default_rng(5).uniform(0, 60, size=(8, 8, 3)).astype(np.float32)
+    p = base.predict(model, image[None]).astype(np.float64)[0]
+    grad = p[1] * (w[..., 1] - np.tensordot(w, p, axes=([3], [0])))
+    expected = (grad * image).sum(axis=-1)
+    np.testing.assert_allclose(gradient_x_input(model, image, 1, output="probability"), expected, rtol=1e-3,
+                               atol=1e-6 * np.abs(expected).max())
+    assert not np.allclose(gradient_x_input(model, image, 1), expected)
+    result = integrated_gradients_result(model, image, 1, output="probability", num_samples=64)
+    assert result.gap < 0.01, result.gap  # completeness holds for the probability too, at enough samples
+    assert completeness_gap(model, image, 1, result.map, output="probability") == pytest.approx(result.gap, abs=1e-5)
 
 
 def test_saliency_and_gradient_x_input_of_linear_model(linear):
@@ -290,7 +322,7 @@ def test_guided_model_on_lite0_keeps_the_forward_pass(lite0, cat):
     n_relu = sum(isinstance(layer, keras.layers.ReLU) for layer in lite0.layers)
     assert n_guided == n_relu > 30
     np.testing.assert_allclose(guided.predict(image[None], verbose=0),
-                               base.predict(lite0, image[None], logits=True), rtol=1e-4, atol=1e-3)
+                               base.predict(lite0, image[None], output="logit"), rtol=1e-4, atol=1e-3)
     gb = guided_backprop(lite0, image, target)
     assert corr(gb, saliency(lite0, image, target)) < 0.9  # it is not the plain gradient
     ggc = guided_grad_cam(lite0, image, target)
@@ -301,42 +333,52 @@ def test_seeds(small_cnn, small_image):
     a = smoothgrad(small_cnn, small_image, 1, num_samples=5, seed=7)
     np.testing.assert_array_equal(a, smoothgrad(small_cnn, small_image, 1, num_samples=5, seed=7))
     assert not np.array_equal(a, smoothgrad(small_cnn, small_image, 1, num_samples=5, seed=8))
-    b = integrated_gradients(small_cnn, small_image, 1, baseline="noise", steps=4, num_baselines=2, seed=3)
-    np.testing.assert_array_equal(b, integrated_gradients(small_cnn, small_image, 1, baseline="noise", steps=4,
+    b = integrated_gradients(small_cnn, small_image, 1, baseline="noise", num_samples=4, num_baselines=2, seed=3)
+    np.testing.assert_array_equal(b, integrated_gradients(small_cnn, small_image, 1, baseline="noise", num_samples=4,
                                                           num_baselines=2, seed=3))
-    assert not np.array_equal(b, integrated_gradients(small_cnn, small_image, 1, baseline="noise", steps=4, seed=4))
+    assert not np.array_equal(b, integrated_gradients(small_cnn, small_image, 1, baseline="noise", num_samples=4,
+                                                      seed=4))
 
 
-def test_ig_adaptive_reuses_points_and_matches_fixed_steps(small_cnn, small_image):
+def test_ig_adaptive_reuses_points_and_matches_a_fixed_budget(small_cnn, small_image):
     with count_model_calls() as calls:
-        adaptive, info = integrated_gradients_adaptive(small_cnn, small_image, 2, tolerance=1e-12, start_steps=4,
-                                                       max_steps=32, return_info=True)
-    assert [s for s, _ in info["history"]] == [4, 8, 16, 32] and info["steps"] == 32
-    assert calls[0] == 33  # 32 steps = 33 points, each evaluated once
-    fixed, gap = integrated_gradients(small_cnn, small_image, 2, steps=32, return_gap=True)
-    np.testing.assert_allclose(adaptive, fixed, rtol=1e-4, atol=1e-6 * np.abs(fixed).max())
-    assert abs(gap - info["gap"]) < 1e-6
-    assert abs(completeness_gap(small_cnn, small_image, 2, fixed) - gap) < 1e-4
-    _, easy = integrated_gradients_adaptive(small_cnn, small_image, 2, tolerance=0.5, start_steps=4, return_info=True)
-    assert easy["gap"] < 0.5
+        adaptive = integrated_gradients_adaptive(small_cnn, small_image, 2, tolerance=1e-12, start_samples=4,
+                                                 max_samples=32)
+    assert [s for s, _ in adaptive.history] == [4, 8, 16, 32] and adaptive.num_samples == 32
+    assert calls[0] == 33  # 32 intervals = 33 points, each evaluated once
+    fixed = integrated_gradients_result(small_cnn, small_image, 2, num_samples=32)
+    np.testing.assert_allclose(adaptive.map, fixed.map, rtol=1e-4, atol=1e-6 * np.abs(fixed.map).max())
+    assert abs(fixed.gap - adaptive.gap) < 1e-6 and adaptive.history[-1] == (32, adaptive.gap)
+    assert abs(completeness_gap(small_cnn, small_image, 2, fixed.map) - fixed.gap) < 1e-4
+    easy = integrated_gradients_adaptive(small_cnn, small_image, 2, tolerance=0.5, start_samples=4)
+    assert easy.gap < 0.5 and easy.history[-1][1] == easy.gap
+    assert all(gap >= 0.5 for _, gap in easy.history[:-1])  # it stopped at the first budget under the tolerance
 
 
 def test_ig_averaged_noise_baselines(small_cnn, small_image):
-    single = [integrated_gradients_attributions(small_cnn, small_image, 0, baseline=np.asarray(b), steps=16)
+    from utils.explain.integrated_gradients import score_difference
+
+    single = [integrated_gradients_result(small_cnn, small_image, 0, baseline=np.asarray(b), num_samples=16)
               for b in make_baselines(small_image, "noise", 3, seed=5)]
-    averaged, _, difference = integrated_gradients_attributions(small_cnn, small_image, 0, baseline="noise",
-                                                                num_baselines=3, seed=5, steps=16)
-    np.testing.assert_allclose(averaged, np.mean([s[0] for s in single], axis=0), rtol=1e-5, atol=1e-7)
-    assert difference == pytest.approx(np.mean([s[2] for s in single]), rel=1e-5)
+    averaged = integrated_gradients_result(small_cnn, small_image, 0, baseline="noise", num_baselines=3, seed=5,
+                                           num_samples=16)
+    np.testing.assert_allclose(averaged.attributions, np.mean([s.attributions for s in single], axis=0), rtol=1e-5,
+                               atol=1e-7)
+    differences = [score_difference(small_cnn, small_image, 0, s.map, baseline=b)[1]
+                   for s, b in zip(single, make_baselines(small_image, "noise", 3, seed=5))]
+    _, difference, gap = score_difference(small_cnn, small_image, 0, averaged.map, baseline="noise", num_baselines=3,
+                                          seed=5)
+    assert difference == pytest.approx(np.mean(differences), rel=1e-5)
+    assert gap == pytest.approx(averaged.gap, rel=1e-4, abs=1e-7)
 
 
 def test_call_counts(lite0, cat):
     image, target = cat
     with count_model_calls() as calls:
-        integrated_gradients(lite0, image, target, steps=8)
+        integrated_gradients(lite0, image, target, num_samples=8)
     assert calls[0] == 9
     with count_model_calls() as calls:
-        score_cam(lite0, image, target, max_maps=8, progress=False)
+        score_cam(lite0, image, target, num_samples=8, progress=False)
     assert calls[0] == 9  # one pass for the feature maps, one per map
 
 
@@ -349,7 +391,7 @@ def test_grad_cam_options(lite0, cat):
                                atol=1e-6)
     assert grad_cam(lite0, image, target, layer="block15_project_bn", upsample=False).shape == (7, 7)
     assert grad_cam(lite0, image, target, layer="block10_add", upsample=False).shape == (14, 14)
-    probability = grad_cam(lite0, image, target, upsample=False, use_logits=False)
+    probability = grad_cam(lite0, image, target, upsample=False, output="probability")
     assert np.all(np.isfinite(probability)) and not np.allclose(probability / probability.max(), coarse / coarse.max())
 
 
@@ -371,18 +413,20 @@ def test_grad_cam_agrees_with_tf_keras_vis_and_eli5(lite0, cat):
     pp = GradcamPlusPlus(net, clone=False)(CategoricalScore([target]), image[None], **kwargs)[0]
     assert corr(grad_cam_pp(lite0, image, target, layer=layer, upsample=False), pp) >= 0.99
     sc = Scorecam(net, clone=False)(CategoricalScore([target]), image[None], max_N=16, **kwargs)[0]
-    assert corr(score_cam(lite0, image, target, layer=layer, max_maps=16, upsample=False, progress=False), sc) >= 0.98
+    assert corr(score_cam(lite0, image, target, layer=layer, num_samples=16, upsample=False, progress=False),
+                sc) >= 0.98
 
 
-def test_completeness_curve_matches_fixed_steps(small_cnn, small_image):
+def test_completeness_curve_matches_fixed_budgets(small_cnn, small_image):
     from utils.explain.integrated_gradients import completeness_curve
 
-    curve, maps = completeness_curve(small_cnn, small_image, 3, steps=(2, 4, 8), return_maps=True)
-    assert list(curve) == [2, 4, 8]
-    for steps, gap in curve.items():
-        fixed, fixed_gap = integrated_gradients(small_cnn, small_image, 3, steps=steps, return_gap=True)
-        assert gap == pytest.approx(fixed_gap, rel=1e-4, abs=1e-7)
-        np.testing.assert_allclose(maps[steps], fixed, rtol=1e-4, atol=1e-6 * np.abs(fixed).max())
+    with count_model_calls() as calls:
+        curve = completeness_curve(small_cnn, small_image, 3, num_samples=(8, 2, 4))
+    assert list(curve.gaps) == list(curve.maps) == [2, 4, 8] and calls[0] == 9  # one grid refined: 9 points
+    for n, gap in curve.gaps.items():
+        fixed = integrated_gradients_result(small_cnn, small_image, 3, num_samples=n)
+        assert gap == pytest.approx(fixed.gap, rel=1e-4, abs=1e-7)
+        np.testing.assert_allclose(curve.maps[n], fixed.map, rtol=1e-4, atol=1e-6 * np.abs(fixed.map).max())
 
 
 def test_clip_outliers_keeps_sign_and_clips_the_tail():
