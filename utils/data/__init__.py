@@ -5,6 +5,7 @@
 * ``download``: optional larger data sets (``./get_dataset.sh``)
 """
 from utils.data.images import (  # noqa: F401 - the package's main API
+    BOXES_FILE,
     DATA_DIR,
     IMAGE_SUFFIXES,
     IMAGES_DIR,
@@ -14,8 +15,13 @@ from utils.data.images import (  # noqa: F401 - the package's main API
     MAX_SIZE,
     REDUCE_FROM,
     REDUCING_GAP,
+    Box,
+    box_mask,
     expected_labels,
     load_image,
+    object_boxes,
+    object_mask,
+    photo_size,
     resize_and_crop,
     sample_image_path,
     sample_images,

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -278,3 +279,143 @@ def expected_labels():
     table.insert(1, "name", [Path(f).stem for f in table["file"]])
     table.insert(2, "path", [IMAGES_DIR / f for f in table["file"]])
     return table
+
+
+# --------------------------------------------------------------------------- object boxes
+BOXES_FILE = IMAGES_DIR / "boxes.csv"
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """One object box of a bundled photo (a row of ``data/images/boxes.csv``).
+
+    Coordinates are pixel edges of the photo as :func:`load_image` decodes it with ``size=None``
+    (after EXIF rotation): the box covers columns ``x0 <= x < x1`` and rows ``y0 <= y < y1``.
+    ``class_index`` is None for the photos with no ImageNet class (the object is named in
+    ``class_name``). ``method`` says how the box was drawn (scripts/draw_boxes.py, data/SOURCES.md).
+    """
+
+    file: str
+    class_index: int | None
+    class_name: str
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    method: str
+    notes: str
+
+    @property
+    def coords(self) -> tuple[int, int, int, int]:
+        """``(x0, y0, x1, y1)`` in the original photo's pixels."""
+        return self.x0, self.y0, self.x1, self.y1
+
+
+def _photo_file(file: str | Path) -> str:
+    """The file name in data/images of a bundled photo given by file name, stem or path."""
+    if not isinstance(file, (str, os.PathLike)):
+        raise ValueError(f"pass a bundled photo's file name, stem or path, got {type(file).__name__}.")
+    path = Path(file)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        if (IMAGES_DIR / path.name).is_file():
+            return path.name
+    elif path.name in sample_images():
+        return sample_images()[path.name].name
+    raise ValueError(f"No bundled photo {str(file)!r}. Available: {', '.join(sample_images())}.")
+
+
+def object_boxes(file: str | Path, class_index: int | None = None) -> list[Box]:
+    """The object boxes of the bundled photo ``file`` (name, stem or path), from ``data/images/boxes.csv``.
+
+    With ``class_index`` only the boxes of that ImageNet class. Introduced for the pointing game on
+    real photos (notebook 08 and the benchmarks); every bundled photo has at least one box.
+    """
+    import csv
+
+    name = _photo_file(file)
+    with open(BOXES_FILE, newline="", encoding="utf-8") as handle:
+        boxes = [Box(file=row["file"], class_index=int(row["class_index"]) if row["class_index"] else None,
+                     class_name=row["class_name"], x0=int(row["x0"]), y0=int(row["y0"]), x1=int(row["x1"]),
+                     y1=int(row["y1"]), method=row["method"], notes=row["notes"])
+                 for row in csv.DictReader(handle) if row["file"] == name]
+    if class_index is not None:
+        boxes = [b for b in boxes if b.class_index == class_index]
+    return boxes
+
+
+def crop_geometry(width: int, height: int, size: int = 224) -> tuple[float, float, int, int]:
+    """How :func:`resize_and_crop` maps a ``width`` x ``height`` photo onto the model's ``size`` x ``size`` input.
+
+    Returns ``(scale_x, scale_y, left, top)``: original pixel edge ``x`` lands at ``x * scale_x - left``
+    in the model's input (and ``y`` at ``y * scale_y - top``). The scales are those of Pillow's
+    resize (output width / input width), so they differ from each other by rounding only. For a
+    photo large enough to be reduced while decoding (short side >= :data:`REDUCE_FROM`) the
+    reduction keeps the field of view, so the mapping holds to within one model pixel.
+    """
+    size = _check_size(size)
+    if size is None:
+        return 1.0, 1.0, 0, 0
+    resize_to = int(round(size * 256 / 224))
+    scale = resize_to / min(height, width)
+    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+    return new_w / width, new_h / height, (new_w - size) // 2, (new_h - size) // 2
+
+
+def _span(lo: float, hi: float, size: int) -> slice:
+    """Model pixels whose centres lie in ``[lo, hi)``, clipped to the image; one pixel if the box is thinner."""
+    start, stop = math.ceil(lo - 0.5), math.ceil(hi - 0.5)
+    if stop <= start and hi > 0 and lo < size:  # a box thinner than a model pixel keeps the pixel it is in
+        start = min(max(int(math.floor((lo + hi) / 2)), 0), size - 1)
+        stop = start + 1
+    return slice(min(max(start, 0), size), min(max(stop, 0), size))
+
+
+def box_mask(coords: tuple[float, float, float, float], image_size: tuple[int, int], size: int | None = 224
+             ) -> np.ndarray:
+    """A box ``(x0, y0, x1, y1)`` of a ``(width, height)`` photo as a bool mask on the model's input.
+
+    The mask is ``(size, size)``: a pixel of :func:`load_image`'s output is in it when its centre
+    falls inside the box (resized and centre-cropped exactly as the photo is); a box outside the
+    crop gives an empty mask. ``size=None`` gives the mask at the photo's own resolution.
+    """
+    width, height = (int(v) for v in image_size)
+    scale_x, scale_y, left, top = crop_geometry(width, height, size)
+    out_h, out_w = (height, width) if size is None else (size, size)
+    x0, y0, x1, y1 = (float(v) for v in coords)
+    if not (x0 < x1 and y0 < y1):
+        raise ValueError(f"a box needs x0 < x1 and y0 < y1, got {coords}.")
+    mask = np.zeros((out_h, out_w), dtype=bool)
+    mask[_span(y0 * scale_y - top, y1 * scale_y - top, out_h),
+         _span(x0 * scale_x - left, x1 * scale_x - left, out_w)] = True
+    return mask
+
+
+def photo_size(file: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of a bundled photo as :func:`load_image` sees it (after EXIF rotation), not decoded."""
+    with Image.open(IMAGES_DIR / _photo_file(file)) as image:
+        width, height = image.size
+        rotated = image.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # EXIF orientations that swap the sides
+    return (height, width) if rotated else (width, height)
+
+
+def object_mask(file: str | Path, size: int | None = 224, class_index: int | None = None) -> np.ndarray:
+    """The ``(size, size)`` bool mask of the bundled photo's objects, on the same pixels as ``load_image(file, size)``.
+
+    The union of the boxes of ``class_index``; by default the photo's expected class in
+    ``labels.csv`` (for a photo without one, its unclassed boxes). The ground truth of the
+    pointing game and relevance mass on real photos (``utils.evaluation.metrics``).
+    """
+    import pandas as pd  # imported here, as in expected_labels
+
+    name = _photo_file(file)
+    if class_index is None:
+        expected = expected_labels().set_index("file").loc[name, "expected_class_index"]
+        target = None if pd.isna(expected) else int(expected)
+        boxes = [b for b in object_boxes(name) if b.class_index == target]
+    else:
+        boxes = object_boxes(name, class_index)
+    if not boxes:
+        known = sorted({str(b.class_index) for b in object_boxes(name)})
+        raise ValueError(f"{name} has no box of class {class_index}; its boxes are of classes {', '.join(known)}.")
+    image_size = photo_size(name)
+    return np.logical_or.reduce([box_mask(b.coords, image_size, size) for b in boxes])
