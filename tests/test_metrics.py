@@ -95,7 +95,7 @@ def test_random_map_deletion_and_insertion_coincide_on_average(cnn, image):
     for seed in range(runs):
         random_map = np.random.default_rng(100 + seed).random((SIZE, SIZE))
         r = metrics.deletion_insertion(cnn, image, random_map, 0, steps=steps, deletion_baseline="blur",
-                                       insertion_baseline="blur", logits=True, seed=seed)
+                                       insertion_baseline="blur", output="logit", seed=seed)
         dels.append(r["deletion_curve"])
         inss.append(r["insertion_curve"])
     mean_del, mean_ins_reversed = np.mean(dels, 0), np.mean(inss, 0)[::-1]
@@ -108,8 +108,38 @@ def test_random_map_deletion_and_insertion_coincide_on_average(cnn, image):
     # Control: an informative map (here the edge of the image first) breaks the symmetry.
     rows = np.arange(SIZE)[:, None] * np.ones(SIZE)
     r = metrics.deletion_insertion(cnn, image, rows, 0, steps=steps, deletion_baseline="blur",
-                                   insertion_baseline="blur", logits=True)
+                                   insertion_baseline="blur", output="logit")
     assert np.abs(r["deletion_curve"] - r["insertion_curve"][::-1]).max() > gap
+
+
+def test_deletion_scores_the_output_it_is_asked_for(linear, image):
+    """The first point of each curve is the score of the untouched image: probability or logit."""
+    from utils.explain.base import predict
+
+    model, w = linear
+    exact = (w * image).sum(-1)
+    for output in ("probability", "logit"):
+        r = metrics.deletion_insertion(model, image, exact, 0, steps=4, output=output)
+        assert r["deletion_curve"][0] == pytest.approx(float(predict(model, image[None], output=output)[0, 0]),
+                                                       rel=1e-5)
+        assert r["insertion_curve"][-1] == pytest.approx(r["deletion_curve"][0], rel=1e-5)
+    # The linear logit of a black image is the bias, 0: the deletion curve ends there.
+    assert metrics.deletion_insertion(model, image, exact, 0, steps=4, output="logit")["deletion_curve"][-1] == \
+        pytest.approx(0.0, abs=1e-5)
+
+
+def test_removed_pixels_show_the_baselines_of_the_baselines_module(linear, image):
+    """MuFidelity's drops with a grey baseline: the linear logit falls by w . (x - 127) on each subset, so the
+    exact attribution w * (x - 127) correlates perfectly, and a "blur" baseline is the one sigma-5 blur."""
+    from utils.explain.baselines import blurred
+
+    model, w = linear
+    grey = (w * (image - 127.0)).sum(-1)
+    assert metrics.faithfulness_correlation(model, image, grey, 0, grid=4, baseline=127.0) == \
+        pytest.approx(1.0, abs=1e-4)
+    soft = (w * (image - blurred(image))).sum(-1)
+    assert metrics.faithfulness_correlation(model, image, soft, 0, grid=4, baseline="blur") == \
+        pytest.approx(1.0, abs=1e-4)
 
 
 def test_exact_attribution_of_linear_model_scores_best_on_deletion(linear, image):
@@ -158,12 +188,30 @@ def test_ig_completeness_on_linear_model(linear, image):
 
 # --------------------------------------------------------------------------- stability
 def test_deterministic_map_is_perfectly_stable_under_zero_noise(cnn, image):
-    result = metrics.noise_stability(_saliency, cnn, image, 0, noise_std=0.0, n_copies=2)
+    result = metrics.noise_stability(_saliency, cnn, image, 0, noise_std=0.0, num_samples=2)
     assert result["spearman"] == pytest.approx(1.0)
     assert result["relative_change"] == 0.0
     assert result["ssim"] == pytest.approx(1.0)
-    noisy = metrics.noise_stability(_saliency, cnn, image, 0, noise_std=30.0, n_copies=2)
+    noisy = metrics.noise_stability(_saliency, cnn, image, 0, noise_std=30.0, num_samples=2)
     assert noisy["relative_change"] > 0 and noisy["spearman"] < 1.0
+
+
+def test_a_metric_passes_the_method_its_own_options(cnn, image):
+    """The metric's num_samples counts its copies; the method's num_samples travels in options."""
+    seen = []
+
+    def budgeted(model, image, target, *, num_samples=1, seed=0):
+        seen.append((num_samples, seed))
+        return _saliency(model, image, target)
+
+    result = metrics.noise_stability(budgeted, cnn, image, 0, num_samples=3, seed=4, options={"num_samples": 7})
+    assert len(result["maps"]) == 3 and seen == [(7, 4)] * 4  # the clean map and three copies
+    seen.clear()
+    metrics.seed_spread(budgeted, cnn, image, 0, seeds=(1, 2), options={"num_samples": 5})
+    assert seen == [(5, 1), (5, 2)]
+    seen.clear()
+    result = metrics.model_randomisation_check(budgeted, cnn, image, 0, stages=2, seed=3, options={"num_samples": 9})
+    assert len(result["maps"]) == 3 and seen == [(9, 3)] * 3
 
 
 def test_seed_spread():
@@ -186,7 +234,7 @@ def test_seed_spread():
 
 # --------------------------------------------------------------------------- sanity check
 def test_model_randomisation_check_on_tiny_cnn(cnn, image):
-    result = metrics.model_randomisation_check(_saliency, cnn, image, 0, n_steps=3)
+    result = metrics.model_randomisation_check(_saliency, cnn, image, 0, stages=3)
     print("spearman per step", np.round(result["spearman"], 3), "ssim", np.round(result["ssim"], 3))
     assert result["steps"][1] == ["logits"] and len(result["maps"]) == 4
     assert result["spearman"][0] == pytest.approx(1.0) and result["ssim"][0] == pytest.approx(1.0)
@@ -204,17 +252,19 @@ def test_map_similarity_of_identical_maps():
 
 
 def test_ig_completeness_matches_integrated_gradients_module(cnn, image):
-    from utils.explain.integrated_gradients import integrated_gradients_attributions
-    out = integrated_gradients_attributions(cnn, image, 1, steps=512)
-    attributions = out[0] if isinstance(out, tuple) else out
-    result = metrics.ig_completeness(cnn, image, attributions, 1)
-    # An independent check of the same definition, through the model's logits.
     from utils.explain.base import predict
-    f = predict(cnn, np.stack([image, np.zeros_like(image)]), logits=True)[:, 1]
+    from utils.explain.integrated_gradients import integrated_gradients_result
+
+    ig = integrated_gradients_result(cnn, image, 1, num_samples=512)
+    attributions = ig.attributions
+    result = metrics.ig_completeness(cnn, image, attributions, 1)
+    assert result["relative_gap"] == pytest.approx(ig.gap, rel=1e-4, abs=1e-6)
+    # An independent check of the same definition, through the model's logits.
+    f = predict(cnn, np.stack([image, np.zeros_like(image)]), output="logit")[:, 1]
     assert result["logit_difference"] == pytest.approx(float(f[0] - f[1]), rel=1e-5, abs=1e-6)
     expected = abs(float(np.sum(attributions, dtype=np.float64)) - float(f[0] - f[1])) / abs(float(f[0] - f[1]))
     assert result["relative_gap"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
-    assert result["relative_gap"] < 0.05  # 512 steps suffice on this tiny CNN
+    assert result["relative_gap"] < 0.05  # 512 intervals suffice on this tiny CNN
 
 
 # --------------------------------------------------------------------------- the random twin
@@ -257,7 +307,7 @@ def test_sanity_verdict_threshold_and_result(cnn, image):
     assert metrics.sanity_verdict(bound - 0.01) == "passes" and metrics.sanity_verdict(bound + 0.01) == "fails"
     assert metrics.sanity_verdict(-(bound + 0.01)) == "fails"
     assert metrics.sanity_verdict(0.0, constant=True) == "undefined (constant map)"
-    result = metrics.model_randomisation_check(_saliency, cnn, image, 0, n_steps=2)
+    result = metrics.model_randomisation_check(_saliency, cnn, image, 0, stages=2)
     assert not result["final_map_constant"]
     assert result["verdict"] == metrics.sanity_verdict(result["spearman_abs"][-1])
 
@@ -267,5 +317,5 @@ def test_sanity_verdict_threshold_and_result(cnn, image):
         same = np.array_equal(model.get_layer("logits").get_weights()[0], trained_kernel)
         return _saliency(model, image, target) * float(same)
 
-    result = metrics.model_randomisation_check(blank_after_randomising, cnn, image, 0, n_steps=2)
+    result = metrics.model_randomisation_check(blank_after_randomising, cnn, image, 0, stages=2)
     assert result["final_map_constant"] and result["verdict"] == "undefined (constant map)"
