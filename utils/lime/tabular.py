@@ -139,7 +139,7 @@ def explain_tabular(instance: np.ndarray, predict_fn: Callable[[np.ndarray], np.
     hood = sample_neighbourhood(instance, stats, num_samples=num_samples, seed=seed)
     probs = np.asarray(predict_fn(hood.inverse), dtype=float)
     if probs.ndim != 2 or probs.shape[0] != num_samples:
-        raise ValueError(f"predict_fn must return an (n_samples, n_classes) array of probabilities, "
+        raise ValueError(f"predict_fn must return a (samples, classes) array of probabilities, "
                          f"got shape {probs.shape}.")
     if not 0 <= label < probs.shape[1]:
         raise ValueError(f"label {label} is not a class index of predict_fn's output ({probs.shape[1]} classes).")
