@@ -27,7 +27,7 @@ def lite0():
 
 def test_port_matches_pytorch_reference_logits(lite0):
     ref = np.load(REFERENCE)
-    logits = predict(lite0, ref["inputs"].astype(np.float32), logits=True)
+    logits = predict(lite0, ref["inputs"].astype(np.float32), output="logit")
     assert len(ref["inputs"]) >= 4
     assert np.abs(logits - ref["logits"]).max() <= 1e-3
     np.testing.assert_array_equal(logits.argmax(1), ref["logits"].argmax(1))
@@ -41,7 +41,7 @@ def test_port_classifies_clear_photos(lite0):
 
 def test_probabilities_are_softmax_of_logits(lite0):
     x = np.load(REFERENCE)["inputs"][:2].astype(np.float32)
-    probs, logits = predict(lite0, x), predict(lite0, x, logits=True)
+    probs, logits = predict(lite0, x), predict(lite0, x, output="logit")
     np.testing.assert_allclose(probs, _softmax(logits), atol=1e-5)
 
 
@@ -94,7 +94,7 @@ def test_every_zoo_model_keeps_the_contract(name):
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
     net = models.logits_model(model)
     assert net.output is model.get_layer("logits").output and net.inputs[0] is model.inputs[0]
-    np.testing.assert_allclose(_softmax(predict(model, x, logits=True)), probs, atol=1e-5)
+    np.testing.assert_allclose(_softmax(predict(model, x, output="logit")), probs, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "resnet50"])
@@ -113,7 +113,7 @@ def test_keras_application_loads_weights_from_the_cache(tmp_path, monkeypatch):
     model = models.load_model("mobilenet_v2", fresh=True)
     x = np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32)
     expected = reference.predict(x / 127.5 - 1.0, verbose=0)
-    np.testing.assert_allclose(predict(model, x, logits=True), expected, atol=1e-4)
+    np.testing.assert_allclose(predict(model, x, output="logit"), expected, atol=1e-4)
     assert models.available_models()["mobilenet_v2"] is True
 
 
