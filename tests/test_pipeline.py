@@ -133,3 +133,14 @@ def test_cli_process_exits_nonzero_without_traceback(folder, tmp_path):
     names = result.stderr.split("Choose one of: ")[1].splitlines()[0]
     assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
         "error: Unknown model 'no_such_model'. Choose one of: " + names]
+
+
+def test_a_method_s_cache_version_covers_the_shared_modules_it_uses():
+    """Editing the perturbation engine, the baselines or the LIME core invalidates the cached maps of the methods
+    built on them, although LIME for images lives in another package (utils.lime) than the engine."""
+    modules = {name: {m.__name__ for m in pipeline.method_modules(name)} for name in ("lime", "rise", "grad_cam")}
+    assert {"utils.lime.image", "utils.lime.core", "utils.explain.perturbation", "utils.explain.baselines",
+            "utils.explain.base"} <= modules["lime"]
+    assert {"utils.explain.rise", "utils.explain.perturbation", "utils.explain.baselines"} <= modules["rise"]
+    assert "utils.explain.cam_layers" in modules["grad_cam"] and "utils.lime.core" not in modules["grad_cam"]
+    assert pipeline.method_version("lime") != pipeline.method_version("rise")

@@ -406,21 +406,37 @@ def _source_digest(*objects) -> str:
     return digest.hexdigest()[:16]
 
 
-def method_version(name: str) -> str:
-    """A digest of the code behind method ``name``: its module, the helpers of ``utils.explain`` it
-    uses (base, segmentation, ...). Editing any of them invalidates the cached maps of ``name``."""
+EXPLAINER_PACKAGES = ("utils.explain.", "utils.lime.")  # where the explainers and the helpers they share live
+
+
+def method_modules(name: str) -> list:
+    """The modules behind method ``name``, sorted by name: its own module, ``utils.explain.base`` and every module
+    of :data:`EXPLAINER_PACKAGES` they use, directly or through one another (LIME for images in ``utils.lime``
+    uses the LIME core there and the perturbation engine and baselines in ``utils.explain``)."""
     from utils.explain import METHODS, base
 
     module = inspect.getmodule(METHODS[name])
-    if module is None:
+    used, todo = {}, [base] + ([module] if module is not None else [])
+    while todo:
+        current = todo.pop()
+        if current.__name__ in used:
+            continue
+        used[current.__name__] = current
+        for value in vars(current).values():
+            other = value if inspect.ismodule(value) else inspect.getmodule(value)
+            if other is not None and other.__name__.startswith(EXPLAINER_PACKAGES) and other.__name__ not in used:
+                todo.append(other)
+    return [used[k] for k in sorted(used)]
+
+
+def method_version(name: str) -> str:
+    """A digest of the code behind method ``name`` (:func:`method_modules`; the function itself when it has no
+    module). Editing any of them invalidates the cached maps of ``name``."""
+    from utils.explain import METHODS, base
+
+    if inspect.getmodule(METHODS[name]) is None:
         return _source_digest(base, METHODS[name])
-    used = {base.__name__: base, module.__name__: module}
-    package = module.__name__.rpartition(".")[0]
-    for value in vars(module).values():
-        other = value if inspect.ismodule(value) else inspect.getmodule(value)
-        if other is not None and other.__name__.startswith(package + "."):
-            used[other.__name__] = other
-    return _source_digest(*(used[k] for k in sorted(used)))
+    return _source_digest(*method_modules(name))
 
 
 def model_fingerprint(name: str, model) -> str:
