@@ -26,6 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402  (text bars: no ipywidgets needed)
 
+from utils.checks import check_count, check_seed  # noqa: E402,F401  (public here too)
 from utils.explain.model_calls import compiled, count_model_calls  # noqa: E402,F401  (count_model_calls: public here too)
 from utils.explain.registry import METHODS  # noqa: E402,F401  (re-exported: base.METHODS is the registry)
 from utils.models import logits_model, probability_model  # noqa: E402
@@ -157,22 +158,6 @@ def progress(iterable: Iterable, total: int | None = None, desc: str = "", enabl
     """A tqdm progress bar that ``enabled=False`` (or ``SHOW_PROGRESS = False``) switches off."""
     show = SHOW_PROGRESS if enabled is None else enabled
     return tqdm(iterable, total=total, desc=desc, disable=not show, leave=False)
-
-
-def check_seed(seed) -> int | None:
-    """Return ``seed`` if it is a whole number >= 0 or None; raise a ValueError that names ``seed`` otherwise."""
-    if seed is None:
-        return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0 (e.g. seed=0) or None, got {seed!r}.")
-    return int(seed)
-
-
-def check_count(name: str, value, minimum: int = 1) -> int:
-    """Return a budget option (``num_samples``, ``steps``, ...) as an int; raise a ValueError naming it otherwise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def rng(seed: int | None) -> np.random.Generator:

@@ -21,17 +21,6 @@ import numpy as np
 from sklearn.linear_model import Ridge
 
 
-def check_count(name: str, value, minimum: int = 1) -> int:
-    """Return a count option (``num_samples``, ``num_features``) as an int; a one-line ValueError naming it otherwise.
-
-    The image explainers use :func:`utils.explain.base.check_count`, which says the same; this one keeps the
-    table and text lessons free of TensorFlow.
-    """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def check_kernel_width(kernel_width) -> float:
     """Return ``kernel_width`` as a float if it is a finite positive number; a one-line ValueError otherwise."""
     if isinstance(kernel_width, (bool, np.bool_)) or not isinstance(kernel_width, (int, float, np.number)) \

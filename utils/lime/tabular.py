@@ -25,7 +25,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from utils.lime.core import check_count, check_kernel_width, exponential_kernel, fit_weighted_linear, forward_selection
+from utils.checks import check_count
+from utils.lime.core import check_kernel_width, exponential_kernel, fit_weighted_linear, forward_selection
 
 
 @dataclass

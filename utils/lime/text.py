@@ -21,8 +21,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from utils.checks import check_count
 from utils.lime.core import (
-    check_count,
     check_kernel_width,
     cosine_distance_to_original,
     exponential_kernel,
