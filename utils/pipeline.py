@@ -5,7 +5,9 @@ predicts all images in a folder and saves the explanations to compare them"; thi
 
     python -m utils.pipeline INPUT_DIR --model efficientnet_lite0 --methods grad_cam,lime --out OUT_DIR
 
-or, from Python, :func:`explain_folder`. For every image it writes one folder under ``OUT_DIR``
+or, from Python, :func:`explain_folder`. ``--scheduler local:2`` (or a Dask scheduler address) runs the
+per-image work on Dask worker processes (:mod:`utils.scheduling`) and writes the same files. For every image it
+writes one folder under ``OUT_DIR``
 (``photo.jpg`` -> ``photo_jpg``; a name with other characters, capitals or a subfolder gets a short
 hash of its relative path, ``My Photo.JPG`` -> ``My_Photo_JPG-1a2b3c4d5e6f``, so two files never share
 a folder) holding one overlay ``<method>.png`` and one raw map ``<method>.npy`` per method, plus
@@ -491,18 +493,77 @@ def method_options(name: str, options: Mapping[str, Mapping[str, Any]] | None, s
 
 
 # --------------------------------------------------------------------------- one image
-def _metric_values(run: _Run, image: np.ndarray, saliency: np.ndarray, target: int) -> dict[str, Any]:
+# One image goes through three steps so that the in-process loop and a Dask cluster (utils.scheduling)
+# share every line that decides a result: prepare_file (reads the file and its record), the pure
+# computations predict_top5 / compute_method (no disk: they run in this process or on a worker), and
+# write_image (the only writer of an image's files, always in this process).
+@dataclass(frozen=True)
+class MethodResult:
+    """One method's map of one image, computed without touching the disk, and its timing and metrics."""
+
+    saliency: np.ndarray | None  # (H, W) float32; None when the method refused an option value
+    seconds: float
+    metrics: dict[str, Any]
+    error: str = ""  # "method: reason" when the method refused an option value
+
+
+@dataclass
+class ImageJob:
+    """One image that needs the model: where its outputs go, its pixels, its record so far, and its
+    prediction when an intact one from an earlier run can be reused (else None)."""
+
+    rel: str
+    name: str
+    folder: Path
+    image: np.ndarray
+    input_key: str
+    record: dict
+    prediction: dict | None
+
+
+def metric_values(net, image: np.ndarray, saliency: np.ndarray, target: int) -> dict[str, Any]:
     """Deletion/insertion AUC (:func:`utils.evaluation.metrics.deletion_insertion`, :data:`METRIC_STEPS` steps)."""
-    if not run.metrics:
-        return {}
     from utils.evaluation.metrics import deletion_insertion
 
     try:
-        curves = deletion_insertion(run.net, image, saliency, target, steps=METRIC_STEPS)
+        curves = deletion_insertion(net, image, saliency, target, steps=METRIC_STEPS)
     except ValueError as err:  # a metric failing (e.g. a constant map) must not lose the map just computed
         return {"metric_error": str(err).splitlines()[0][:200]}
     return {"deletion_auc": round(float(curves["deletion_auc"]), 4),
             "insertion_auc": round(float(curves["insertion_auc"]), 4)}
+
+
+def predict_top5(net, labels: Sequence[str], image: np.ndarray) -> dict:
+    """The model's five most probable classes for ``image`` as ``{"top5": [{index, label, prob}, ...]}``."""
+    from utils.explain.base import predict
+
+    probs = predict(net, image[None])[0]
+    order = np.argsort(probs)[::-1][:5]
+    return {"top5": [{"index": int(i), "label": labels[i], "prob": float(probs[i])} for i in order]}
+
+
+def image_target(target: str | int, prediction: Mapping[str, Any]) -> int:
+    """The class explained for one image: its top-1 class for ``"top1"``, else the given class index."""
+    return int(prediction["top5"][0]["index"]) if target == "top1" else int(target)
+
+
+def compute_method(net, name: str, image: np.ndarray, target: int, options: Mapping[str, Any],
+                   metrics: bool = True) -> MethodResult:
+    """Run method ``name`` with ``options`` (from :func:`method_options`) and score its map; write nothing.
+
+    The same inputs and seed give the same map wherever it runs (this process or a Dask worker). An
+    option value the method refuses (ValueError/TypeError) comes back as ``error``: that image fails,
+    the run goes on.
+    """
+    from utils.explain import METHODS
+
+    start = time.perf_counter()
+    try:
+        saliency = np.asarray(METHODS[name](net, image, target, **options), dtype=np.float32)
+    except (ValueError, TypeError) as err:
+        return MethodResult(None, 0.0, {}, f"{name}: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
+    seconds = time.perf_counter() - start
+    return MethodResult(saliency, seconds, metric_values(net, image, saliency, target) if metrics else {})
 
 
 def _read_record(folder: Path, rel: str, input_key: str) -> dict:
@@ -526,29 +587,17 @@ def _outputs_intact(folder: Path, files: Mapping[str, str]) -> bool:
         return False
 
 
-def _predict(run: _Run, image: np.ndarray) -> dict:
-    from utils.explain.base import predict
-
-    probs = predict(run.net, image[None])[0]
-    order = np.argsort(probs)[::-1][:5]
-    return {"top5": [{"index": int(i), "label": run.labels[i], "prob": float(probs[i])} for i in order]}
-
-
-def _explain(run: _Run, name: str, image: np.ndarray, target: int, folder: Path, key: str) -> dict:
-    """Run method ``name``, write its map and overlay atomically; return its record entry."""
+def _write_method(run: _Run, name: str, image: np.ndarray, folder: Path, key: str, result: MethodResult) -> dict:
+    """Write one method's map and overlay atomically; return its record entry."""
     from utils.explain import METHODS
     from utils.plot import overlay_rgb
 
-    start = time.perf_counter()
-    saliency = np.asarray(METHODS[name](run.net, image, target, **method_options(name, run.options, run.seed,
-                                                                                  run.cheap)), dtype=np.float32)
-    seconds = time.perf_counter() - start
     signed = METHODS[name].info.signed
-    files = {f"{name}.npy": _save_npy(folder / f"{name}.npy", saliency),
-             f"{name}.png": _save_png(folder / f"{name}.png", overlay_rgb(image, saliency, signed=signed))}
+    files = {f"{name}.npy": _save_npy(folder / f"{name}.npy", result.saliency),
+             f"{name}.png": _save_png(folder / f"{name}.png", overlay_rgb(image, result.saliency, signed=signed))}
     entry = {"key": key, "options": _canonical(method_options(name, run.options, run.seed, run.cheap)),
-             "seconds": round(seconds, 4), "signed": signed, "files": files}
-    entry.update(_metric_values(run, image, saliency, target))
+             "seconds": round(result.seconds, 4), "signed": signed, "files": files}
+    entry.update(result.metrics)
     return entry
 
 
@@ -572,10 +621,8 @@ def _load(path: Path, rel: str, run: _Run) -> tuple[np.ndarray, str]:
     return image, input_key
 
 
-def _process_file(path: Path, rel: str, run: _Run) -> dict[str, Any]:
-    """Explain one file with every method (reusing intact results of the same key); its summary row."""
-    from utils.plot import as_uint8
-
+def prepare_file(path: Path, rel: str, run: _Run) -> ImageJob | dict[str, Any]:
+    """Check and load one file and read its record: an :class:`ImageJob`, or the row of a skipped file."""
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         return _skip(rel, f"not an image file (suffix {path.suffix or 'none'})", run.log)
     try:
@@ -595,33 +642,73 @@ def _process_file(path: Path, rel: str, run: _Run) -> dict[str, Any]:
     prediction = record.get("prediction")
     if not (isinstance(prediction, dict) and prediction.get("model") == run.model_key
             and _outputs_intact(folder, {"input.png": prediction.get("input_png", "")})):
-        record = {**record, "methods": {}}  # a new model or input: nothing earlier applies
-        prediction = {**_predict(run, image), "model": run.model_key,
-                      "input_png": _save_png(folder / "input.png", as_uint8(image))}
+        record, prediction = {**record, "methods": {}}, None  # a new model or input: nothing earlier applies
+    return ImageJob(rel=rel, name=name, folder=folder, image=image, input_key=input_key, record=record,
+                    prediction=prediction)
+
+
+def pending_methods(run: _Run, job: ImageJob, target: int) -> list[str]:
+    """The methods of ``run`` whose map of this image is not on disk intact with the same key."""
+    todo = []
+    for method in run.methods:
+        entry = job.record["methods"].get(method)
+        key = run.method_key(method, job.input_key, target)
+        if not (isinstance(entry, dict) and entry.get("key") == key
+                and _outputs_intact(job.folder, entry.get("files", {}))):
+            todo.append(method)
+    return todo
+
+
+def write_image(run: _Run, job: ImageJob, prediction: dict, result: Callable[[str, int], MethodResult]
+                ) -> dict[str, Any]:
+    """Write one image's outputs (input.png, then each pending method's map, overlay and record entry) and
+    return its summary row. ``prediction`` is the reused or a fresh :func:`predict_top5`; ``result(method,
+    target)`` gives a pending method's :class:`MethodResult` (computed now, or returned by a worker).
+
+    The only writer of an image's files, for both engines: each method's entry in ``record.json`` is
+    written once its files are complete, so an interruption anywhere loses at most the method being written.
+    """
+    from utils.plot import as_uint8
+
+    folder, record = job.folder, job.record
+    if job.prediction is None:
+        prediction = {**prediction, "model": run.model_key,
+                      "input_png": _save_png(folder / "input.png", as_uint8(job.image))}
         record["prediction"] = prediction
     top5 = prediction["top5"]
-    target = int(top5[0]["index"]) if run.target == "top1" else int(run.target)
-    row: dict[str, Any] = {"file": rel, "status": "cached", "reason": "", "folder": name, "target": target,
+    target = image_target(run.target, prediction)
+    row: dict[str, Any] = {"file": job.rel, "status": "cached", "reason": "", "folder": job.name, "target": target,
                            "target_label": run.labels[target]}
     failures = []
-    for method in run.methods:
-        key = run.method_key(method, input_key, target)
-        entry = record["methods"].get(method)
-        if isinstance(entry, dict) and entry.get("key") == key and _outputs_intact(folder, entry.get("files", {})):
-            continue
+    for method in pending_methods(run, job, target):
         if record["methods"].pop(method, None) is not None:  # invalidate before its files are overwritten
             _save_text(folder / RECORD_FILE, json.dumps(record, indent=1))
-        try:
-            record["methods"][method] = _explain(run, method, image, target, folder, key)
-        except (ValueError, TypeError) as err:  # an option value the method refuses: this image fails, the run goes on
-            failures.append(f"{method}: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
+        computed = result(method, target)
+        if computed.error:
+            failures.append(computed.error)
             continue
+        key = run.method_key(method, job.input_key, target)
+        record["methods"][method] = _write_method(run, method, job.image, folder, key, computed)
         _save_text(folder / RECORD_FILE, json.dumps(record, indent=1))  # committed: its outputs are complete
         row["status"] = "done"
     if failures:
         row.update(status="failed", reason="; ".join(failures))
-        run.log(f"failed {rel}: {row['reason']}")
+        run.log(f"failed {job.rel}: {row['reason']}")
     return {**row, **_record_to_row(top5, record["methods"], run.methods)}
+
+
+def _process_file(path: Path, rel: str, run: _Run) -> dict[str, Any]:
+    """Explain one file in this process with every method (reusing intact results of the same key); its row."""
+    job = prepare_file(path, rel, run)
+    if not isinstance(job, ImageJob):
+        return job
+    prediction = job.prediction or predict_top5(run.net, run.labels, job.image)
+
+    def result(method: str, target: int) -> MethodResult:
+        options = method_options(method, run.options, run.seed, run.cheap)
+        return compute_method(run.net, method, job.image, target, options, run.metrics)
+
+    return write_image(run, job, prediction, result)
 
 
 def _record_to_row(top5: Sequence[dict], entries: Mapping[str, dict], names: Sequence[str]) -> dict[str, Any]:
@@ -643,7 +730,7 @@ def explain_folder(input_dir: str | Path, out_dir: str | Path, methods: str | Se
                    model: str = "efficientnet_lite0", target: str | int = "top1", seed: int = 0,
                    options: Mapping[str, Mapping[str, Any]] | None = None, cheap: bool = True,
                    metrics: bool = True, progress: bool = True, log: Callable[[str], None] | None = print,
-                   recursive: bool = False) -> list[dict[str, Any]]:
+                   recursive: bool = False, scheduler: str = "local") -> list[dict[str, Any]]:
     """Explain every image of ``input_dir`` with ``methods``; write maps, overlays, CSV and HTML to ``out_dir``.
 
     Returns the summary rows (one dict per file, as in ``summary.csv``): ``status`` is ``"done"``
@@ -652,8 +739,11 @@ def explain_folder(input_dir: str | Path, out_dir: str | Path, methods: str | Se
     why) or ``"failed"`` (a method raised; ``reason`` says which and why; the others' maps are kept).
     ``options`` maps a method to keyword options, e.g. ``{"lime": {"num_samples": 1000}}``; with
     ``cheap=True`` the affordable defaults of :func:`cheap_options` apply first. ``recursive=True``
-    also explains the images in subfolders. Raises :class:`PipelineError` (a ValueError) with one
-    line for a bad folder, output folder, model, method, option, target or seed, and
+    also explains the images in subfolders. ``scheduler`` chooses the engine (:mod:`utils.scheduling`):
+    ``"local"`` (this process), ``"local:N"`` (a Dask cluster of N worker processes on this machine) or
+    ``"tcp://host:8786"`` (an existing Dask cluster); the outputs are the same files either way.
+    Raises :class:`PipelineError` (a ValueError) with one
+    line for a bad folder, output folder, model, method, option, target, seed or scheduler, and
     :class:`PipelineInterrupted` (a KeyboardInterrupt) on Ctrl-C.
     """
     from utils.explain import base
@@ -669,6 +759,9 @@ def explain_folder(input_dir: str | Path, out_dir: str | Path, methods: str | Se
     names = parse_methods(methods)
     chosen = check_options(options, names)
     target, seed = parse_target(target), check_seed(seed)
+    from utils.scheduling import parse_scheduler
+
+    engine = parse_scheduler(scheduler)
     check_output(out_dir, Path(input_dir))
     folder_names = {rel: output_name(rel) for _, rel in files}
     if len({n.casefold() for n in folder_names.values()}) != len(folder_names):
@@ -690,8 +783,13 @@ def explain_folder(input_dir: str | Path, out_dir: str | Path, methods: str | Se
     previous_progress = base.SHOW_PROGRESS
     base.SHOW_PROGRESS = False  # the methods' own bars would clutter the folder's bar
     try:
-        for path, rel in progress_bar(files, total=len(files), desc="images", enabled=progress):
-            rows.append(_process_file(path, rel, run))
+        if engine.kind == "local":
+            for path, rel in progress_bar(files, total=len(files), desc="images", enabled=progress):
+                rows.append(_process_file(path, rel, run))
+        else:
+            from utils.scheduling import explain_files
+
+            explain_files(files, run, engine, rows, model=model, progress=progress)
     except KeyboardInterrupt:
         finished = sum(r["status"] in ("done", "cached") for r in rows)
         raise PipelineInterrupted(f"interrupted after {finished} of {len(files)} file(s); run the same command "
@@ -838,6 +936,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--full", action="store_true", help="use each method's own defaults, not the cheap ones")
     parser.add_argument("--no-metrics", action="store_true", help="skip deletion/insertion AUC")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--scheduler", default="local",
+                        help="'local' (this process, the default), 'local:N' (a Dask cluster of N worker processes "
+                             "on this machine) or a Dask scheduler address such as tcp://host:8786")
     return parser
 
 
@@ -847,7 +948,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rows = explain_folder(args.input_dir, args.out, methods=args.methods, model=args.model, target=args.target,
                               seed=args.seed, options=_parse_options(args.option), cheap=not args.full,
-                              metrics=not args.no_metrics, progress=not args.no_progress, recursive=args.recursive)
+                              metrics=not args.no_metrics, progress=not args.no_progress, recursive=args.recursive,
+                              scheduler=args.scheduler)
     except PipelineInterrupted as err:
         print(f"\n{err}", file=sys.stderr)
         return 130
