@@ -112,9 +112,10 @@ def open_client(engine: Scheduler, log=print) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     cluster = None
+    bokeh = importlib.util.find_spec("bokeh") is not None  # the dashboard's pages need it
     try:
         if engine.kind == "cluster":
-            dashboard = "127.0.0.1:0" if importlib.util.find_spec("bokeh") else None
+            dashboard = "127.0.0.1:0" if bokeh else None
             cluster = LocalCluster(n_workers=engine.workers, threads_per_worker=1, processes=True,
                                    host="127.0.0.1", dashboard_address=dashboard, silence_logs=40,
                                    env=worker_environment(engine.workers))
@@ -128,7 +129,8 @@ def open_client(engine: Scheduler, log=print) -> Iterator[Any]:
         raise PipelineError(f"cannot reach the Dask scheduler at {where} ({str(err).splitlines()[0][:160]}); "
                             "start it, or check the address.") from None
     try:
-        if client.scheduler_info().get("services", {}).get("dashboard"):
+        # A LocalCluster serves the dashboard only with bokeh installed here; a remote scheduler says if it has one.
+        if (bokeh or cluster is None) and client.scheduler_info().get("services", {}).get("dashboard"):
             log(f"Dask dashboard: {client.dashboard_link}")
         yield client
     finally:
