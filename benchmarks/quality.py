@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -33,6 +35,7 @@ IG_TOLERANCE = 0.05
 IG_START_SAMPLES = 32
 IG_MAX_SAMPLES = 1024  # the full configuration's bound (benchmarks.config: ig_max_samples)
 TWIN_CHECK_PHOTOS = ("coffee", "chelsea", "zebra", "fire_engine")  # the random twin's logits are checked on these
+CUE_MODELS = ("cue_resnet", "cue_mobilenet")  # the cue part's models, in this order
 
 
 def ig_to_completeness(model, image: np.ndarray, target: int, *, tolerance: float = IG_TOLERANCE,
@@ -108,38 +111,65 @@ def check_random_twin(model, images: np.ndarray, log=print) -> dict:
     return {**spread, "images": len(images), "threshold": metrics.RANDOM_LOGIT_MIN_SD}
 
 
+def warm_up(model, name: str, image: np.ndarray, target: int, options: dict) -> None:
+    """Run ``name`` once, untimed: TensorFlow traces its graphs on the first call, a cost paid once per process
+    (so once per Dask worker) that the timings must not include."""
+    warm = {**options, "max_samples": IG_START_SAMPLES} if name == "integrated_gradients" else options
+    method_function(name)(model, image, int(target), **warm)
+
+
+def score_image(model, name: str, image: np.ndarray, target: int, options: dict, steps: int,
+                mask: np.ndarray | None = None, keep: bool = False) -> dict:
+    """One method on one image: the map (timed, model calls counted), its deletion and insertion AUCs and
+    curve, pointing game and relevance mass against ``mask``, the stored small map when ``keep``, and
+    Integrated Gradients' num_samples and gap. The same on a Dask worker as in this process."""
+    ig_record: list = []
+    run_options = {**options, "record": ig_record} if name == "integrated_gradients" else options
+    with count_model_calls() as n:
+        start = time.perf_counter()
+        saliency = np.asarray(method_function(name)(model, image, int(target), **run_options), np.float32)
+        seconds = time.perf_counter() - start
+    curve = metrics.deletion_insertion(model, image, saliency, int(target), steps=steps)
+    return {"seconds": seconds, "calls": n[0], "deletion_auc": curve["deletion_auc"],
+            "insertion_auc": curve["insertion_auc"],
+            "curve": {"fractions": curve["fractions"].tolist(), "deletion": curve["deletion_curve"].tolist(),
+                      "insertion": curve["insertion_curve"].tolist()},
+            "pointing_game": None if mask is None else metrics.pointing_game(saliency, mask),
+            "relevance_mass": None if mask is None else metrics.relevance_mass(saliency, mask),
+            "small": _small(saliency) if keep else None, "ig": ig_record[0] if ig_record else None}
+
+
+KEPT_MAPS = 3  # maps of the first images stored per method (results/maps_<model>.npz)
+
+
 def benchmark_model(model, images: np.ndarray, targets: np.ndarray, config, masks: np.ndarray | None = None,
-                    sanity_model=None, log=print) -> dict:
-    """Run every method on ``images``; return per-method medians, curves of image 0 and maps to store."""
+                    sanity_model=None, log=print, client=None, model_name: str | None = None) -> dict:
+    """Run every method on ``images``; return per-method medians, curves of image 0 and maps to store.
+
+    With a Dask ``client`` (and the zoo name ``model_name`` of ``model``) the per-image work runs on its
+    workers (:func:`score_on_cluster`: one task per image, every method); the sanity check and the stability
+    score on image 0 run here, as do the medians and means, so the rows are those of the in-process run."""
     size = int(images.shape[1])
     rows, curves, maps, sanity_maps = [], {}, {}, {}
-    for name in sorted(config.methods or METHODS):
+    names = sorted(config.methods or METHODS)
+    all_options = {name: method_options(name, config, size) for name in names}
+    if client is not None:
+        per_image = score_on_cluster(client, model_name, model, images, targets, masks, all_options,
+                                     config.metric_steps)
+    for name in names:
         fn = method_function(name)
-        options = method_options(name, config, size)
-        warm = {**options, "max_samples": IG_START_SAMPLES} if name == "integrated_gradients" else options
-        fn(model, images[0], int(targets[0]), **warm)  # warm-up: tracing is paid once per session
-        times, calls, dels, inss, points, masses, kept = [], [], [], [], [], [], []
-        ig_record, sanity_record = [], []
-        run_options = {**options, "record": ig_record} if name == "integrated_gradients" else options
-        for i, (image, target) in enumerate(zip(images, targets)):
-            with count_model_calls() as n:
-                start = time.perf_counter()
-                saliency = np.asarray(fn(model, image, int(target), **run_options), np.float32)
-                times.append(time.perf_counter() - start)
-            calls.append(n[0])
-            curve = metrics.deletion_insertion(model, image, saliency, int(target), steps=config.metric_steps)
-            dels.append(curve["deletion_auc"])
-            inss.append(curve["insertion_auc"])
-            if i == 0:
-                curves[name] = {"fractions": curve["fractions"].tolist(),
-                                "deletion": curve["deletion_curve"].tolist(),
-                                "insertion": curve["insertion_curve"].tolist()}
-            if masks is not None:
-                points.append(metrics.pointing_game(saliency, masks[i]))
-                masses.append(metrics.relevance_mass(saliency, masks[i]))
-            if i < 3:
-                kept.append(_small(saliency))
-        maps[name] = np.stack(kept)
+        options = all_options[name]
+        if client is None:
+            warm_up(model, name, images[0], int(targets[0]), options)  # tracing is paid once per session
+            scores = [score_image(model, name, image, int(target), options, config.metric_steps,
+                                  None if masks is None else masks[i], keep=i < KEPT_MAPS)
+                      for i, (image, target) in enumerate(zip(images, targets))]
+        else:
+            scores = [image_scores[name] for image_scores in per_image]
+        curves[name] = scores[0]["curve"]
+        maps[name] = np.stack([s["small"] for s in scores[:KEPT_MAPS]])
+        ig_record = [s["ig"] for s in scores if s["ig"] is not None]
+        sanity_record = []
         small = reduced_options(name, options)  # the repeated runs below use half the samples
         sanity_options = {**small, "record": sanity_record} if name == "integrated_gradients" else small
         sanity = metrics.model_randomisation_check(fn, sanity_model or model, images[0], int(targets[0]),
@@ -147,8 +177,12 @@ def benchmark_model(model, images: np.ndarray, targets: np.ndarray, config, mask
         sanity_maps[name] = np.stack([_small(m) for m in sanity["maps"]])
         stable = metrics.noise_stability(fn, model, images[0], int(targets[0]),
                                          num_samples=config.stability_repeats - 1 or 1, options=small)
-        row = {"method": name, "median_s": statistics.median(times), "model_calls": int(statistics.median(calls)),
-               "deletion_auc": float(np.mean(dels)), "insertion_auc": float(np.mean(inss)),
+        points = [s["pointing_game"] for s in scores if s["pointing_game"] is not None]
+        masses = [s["relevance_mass"] for s in scores if s["relevance_mass"] is not None]
+        row = {"method": name, "median_s": statistics.median(s["seconds"] for s in scores),
+               "model_calls": int(statistics.median(s["calls"] for s in scores)),
+               "deletion_auc": float(np.mean([s["deletion_auc"] for s in scores])),
+               "insertion_auc": float(np.mean([s["insertion_auc"] for s in scores])),
                "pointing_game": float(np.mean(points)) if points else None,
                "relevance_mass": float(np.mean(masses)) if masses else None,
                "sanity_rank_correlation": float(sanity["spearman"][-1]),
@@ -173,6 +207,82 @@ def benchmark_model(model, images: np.ndarray, targets: np.ndarray, config, mask
     return {"methods": rows, "curves": curves, "_maps": maps, "_sanity_maps": sanity_maps}
 
 
+# --------------------------------------------------------------------------- the per-image work on Dask
+@dataclass(frozen=True)
+class ImageScoreTask:
+    """One image's work for a Dask worker: the zoo model by name (with the fingerprint and method code the
+    client expects, :func:`utils.scheduling.worker_model`), the image, its target and cue mask, and each
+    method's options."""
+
+    model: str
+    model_key: str
+    method_codes: Mapping[str, str]
+    image: np.ndarray
+    target: int
+    mask: np.ndarray | None
+    options: Mapping[str, dict]
+    steps: int
+    keep: bool
+
+
+_WARMED: set[tuple[str, str, str]] = set()  # (model, method, options) warmed up in this (worker) process
+
+
+def score_image_task(task: ImageScoreTask) -> dict[str, dict]:
+    """The Dask task of one image: :func:`score_image` for every method, on the worker's model (loaded once per
+    worker), each method warmed up once per worker before its first timed run."""
+    from utils.scheduling import worker_model
+
+    model = worker_model(task.model, task.model_key, task.method_codes)[0]
+    out = {}
+    for name, options in task.options.items():
+        key = (task.model, name, repr(sorted(options.items())))
+        if key not in _WARMED:
+            warm_up(model, name, task.image, task.target, options)
+            _WARMED.add(key)
+        out[name] = score_image(model, name, task.image, task.target, options, task.steps, task.mask, task.keep)
+    return out
+
+
+def score_on_cluster(client, model_name: str, model, images: np.ndarray, targets: np.ndarray,
+                     masks: np.ndarray | None, options: Mapping[str, dict], steps: int) -> list[dict[str, dict]]:
+    """Every image's :func:`score_image_task` on ``client``'s workers, returned in image order; at most
+    ``utils.scheduling.TASKS_PER_THREAD`` tasks per worker thread in flight, so a large data set is not
+    shipped to the cluster at once."""
+    import uuid
+
+    from distributed import as_completed
+
+    from utils.pipeline import method_version, model_fingerprint
+    from utils.scheduling import TASKS_PER_THREAD
+
+    if not model_name:
+        raise ValueError("benchmark_model on a Dask client needs model_name (the zoo name its workers load)")
+    model_key = model_fingerprint(model_name, model)
+    codes = {name: method_version(name) for name in options}
+    window = max(1, TASKS_PER_THREAD * max(1, sum(client.nthreads().values())))
+    results: list = [None] * len(images)
+    index, running = {}, as_completed()
+    try:
+        for i, (image, target) in enumerate(zip(images, targets)):
+            task = ImageScoreTask(model=model_name, model_key=model_key, method_codes=codes, image=image,
+                                  target=int(target), mask=None if masks is None else masks[i],
+                                  options=dict(options), steps=steps, keep=i < KEPT_MAPS)
+            future = client.submit(score_image_task, task, key=f"score-{model_name}-{i}-{uuid.uuid4().hex[:8]}",
+                                   pure=False)
+            index[future.key] = (i, future)
+            running.add(future)
+            while running.count() >= window:
+                future = next(running)
+                results[index.pop(future.key)[0]] = future.result()
+        for future in running:
+            results[index.pop(future.key)[0]] = future.result()
+    except BaseException:
+        client.cancel([future for _, future in index.values()])
+        raise
+    return results
+
+
 def _store_maps(block: dict, out_dir: Path, key: str) -> None:
     """Move the maps out of the JSON block into results/maps_<key>.npz (notebook 08 draws them)."""
     maps, sanity = block.pop("_maps"), block.pop("_sanity_maps")
@@ -182,8 +292,9 @@ def _store_maps(block: dict, out_dir: Path, key: str) -> None:
     block["maps_file"] = f"maps_{key}.npz"
 
 
-def photo_benchmark(config, out_dir: Path, log=print) -> dict:
-    """The ImageNet model on the first ``config.photos`` bundled photos (each explained for its top-1 class)."""
+def photo_benchmark(config, out_dir: Path, log=print, client=None) -> dict:
+    """The ImageNet model on the first ``config.photos`` bundled photos (each explained for its top-1 class);
+    the per-image work on ``client``'s Dask workers when given (:func:`benchmark_model`)."""
     model = load_model()
     names = list(sample_images())
     chosen = [n for n in ("coffee", "chelsea") if n in names]
@@ -193,7 +304,8 @@ def photo_benchmark(config, out_dir: Path, log=print) -> dict:
     targets = base.predict(model, images).argmax(axis=1)
     twin_photos = np.stack([load_image(sample_images()[n]) for n in TWIN_CHECK_PHOTOS])
     twin = check_random_twin("efficientnet_lite0", twin_photos, log=log)
-    block = benchmark_model(model, images, targets, config, sanity_model="efficientnet_lite0", log=log)
+    block = benchmark_model(model, images, targets, config, sanity_model="efficientnet_lite0", log=log,
+                            client=client, model_name="efficientnet_lite0")
     block["random_twin"] = {**twin, "photos": list(TWIN_CHECK_PHOTOS)}
     block.update({"images": len(chosen), "photos": chosen, "targets": [int(t) for t in targets],
                   "note": "each photo explained for its top-1 class; sanity check and stability on the first photo"})
@@ -201,14 +313,15 @@ def photo_benchmark(config, out_dir: Path, log=print) -> dict:
     return block
 
 
-def cue_benchmark(config, out_dir: Path, log=print) -> dict:
-    """The planted-cue models on their test images, explained for the true class; scored against the cue mask."""
+def cue_benchmark(config, out_dir: Path, log=print, client=None) -> dict:
+    """The planted-cue models on their test images, explained for the true class; scored against the cue mask;
+    the per-image work on ``client``'s Dask workers when given (:func:`benchmark_model`)."""
     from utils.data.cue import make_cue_images
     from utils.models.cue import training_record
 
     data = make_cue_images(config.cue_images, seed=training_record()["test_seed"])
     out = {}
-    for name in ("cue_resnet", "cue_mobilenet"):
+    for name in CUE_MODELS:
         try:
             model = load_model(name)
         except (OSError, ValueError, RuntimeError) as err:
@@ -218,7 +331,8 @@ def cue_benchmark(config, out_dir: Path, log=print) -> dict:
         log(f" {name}")
         probs = base.predict(model, data.images)
         twin = check_random_twin(model, data.images, log=log)
-        block = benchmark_model(model, data.images, data.labels, config, masks=data.masks, log=log)
+        block = benchmark_model(model, data.images, data.labels, config, masks=data.masks, log=log,
+                                client=client, model_name=name)
         block["random_twin"] = twin
         block.update({"images": len(data), "accuracy": float((probs.argmax(1) == data.labels).mean()),
                       "note": "explained for the true class; pointing game / relevance mass against the cue's mask"})

@@ -1,6 +1,7 @@
 """Run the benchmark's parts in order and merge their results into results.json."""
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import statistics
@@ -68,12 +69,12 @@ def run_agreement(config, out_dir=None) -> dict:
     return agreement.run_agreement(config, log=_log)
 
 
-def run_photos(config, out_dir) -> dict:
+def run_photos(config, out_dir, client=None) -> dict:
     from . import quality
 
     if config.data:
-        return {"models": {"efficientnet_lite0": photos_on_data(config, out_dir, log=_log)}}
-    return {"models": {"efficientnet_lite0": quality.photo_benchmark(config, out_dir, log=_log)}}
+        return {"models": {"efficientnet_lite0": photos_on_data(config, out_dir, log=_log, client=client)}}
+    return {"models": {"efficientnet_lite0": quality.photo_benchmark(config, out_dir, log=_log, client=client)}}
 
 
 ROUGH_PHOTO_SECONDS = 60.0  # seconds per image of the photos part when no run of the same sizes is recorded
@@ -97,9 +98,10 @@ def photo_seconds_estimate(config, images: int, out_dir) -> tuple[float, str]:
     return images * ROUGH_PHOTO_SECONDS, "a rough full-size figure"
 
 
-def photos_on_data(config, out_dir, log=print) -> dict:
+def photos_on_data(config, out_dir, log=print, client=None) -> dict:
     """Every method of the photos part (:func:`benchmarks.quality.benchmark_model`) on ``config.data``'s images,
-    one method at a time under a progress bar (methods x images)."""
+    one method at a time under a progress bar (methods x images); the per-image work on ``client``'s Dask
+    workers when given."""
     from tqdm import tqdm
 
     from utils.explain import METHODS
@@ -117,7 +119,8 @@ def photos_on_data(config, out_dir, log=print) -> dict:
               file=sys.stderr) as bar:
         for name in methods:
             one = quality.benchmark_model(model, data.images, targets, replace(config, methods=(name,)),
-                                          masks=data.masks, sanity_model="efficientnet_lite0", log=log)
+                                          masks=data.masks, sanity_model="efficientnet_lite0", log=log,
+                                          client=client, model_name="efficientnet_lite0")
             block["methods"] += one["methods"]
             for key in ("curves", "_maps", "_sanity_maps"):
                 block[key].update(one[key])
@@ -129,10 +132,10 @@ def photos_on_data(config, out_dir, log=print) -> dict:
     return block
 
 
-def run_cue(config, out_dir) -> dict:
+def run_cue(config, out_dir, client=None) -> dict:
     from . import quality
 
-    return {"models": quality.cue_benchmark(config, out_dir, log=_log)}
+    return {"models": quality.cue_benchmark(config, out_dir, log=_log, client=client)}
 
 
 def run_library_quality(config, out_dir) -> dict:
@@ -142,6 +145,7 @@ def run_library_quality(config, out_dir) -> dict:
                                                previous=previous_part("library_quality", config, out_dir))
 
 
+PER_IMAGE_PARTS = ("photos", "cue")  # the parts whose per-image work runs on Dask with --scheduler local:N / tcp://
 RUNNERS = {"throughput": run_throughput, "targets": run_targets, "libraries": run_libraries,
            "agreement": run_agreement, "photos": run_photos, "cue": run_cue, "library_quality": run_library_quality}
 
@@ -190,10 +194,22 @@ class LoadSampler:
                 "samples": len(self.samples), "interval_s": self.interval}
 
 
+def dask_client(scheduler: str, parts) -> contextlib.AbstractContextManager:
+    """A Dask client for ``scheduler`` (:func:`utils.scheduling.open_client`) when it is not ``local`` and a part
+    of :data:`PER_IMAGE_PARTS` runs; else a context giving None (and Dask is not imported)."""
+    if scheduler == "local" or not any(part in PER_IMAGE_PARTS for part in parts):
+        return contextlib.nullcontext()
+    from utils.scheduling import open_client, parse_scheduler
+
+    return open_client(parse_scheduler(scheduler), log=_log)
+
+
 def run_parts(parts, out_dir: Path, quick: bool = False, tiny: bool = False, data: str | None = None,
-              data_limit: int | None = None) -> dict:
+              data_limit: int | None = None, scheduler: str = "local") -> dict:
     """Run ``parts`` with the quick/full/tiny sizes and write the merged results to ``out_dir``; with ``data``
-    the per-image parts run on that data set's images (benchmarks.datasets)."""
+    the per-image parts run on that data set's images (benchmarks.datasets). ``scheduler`` (``local``,
+    ``local:N`` or ``tcp://host:port``, :mod:`utils.scheduling`) runs the per-image work of the parts in
+    :data:`PER_IMAGE_PARTS` on Dask workers; ``local`` is this process."""
     config = configs.tiny() if tiny else configs.QUICK if quick else configs.FULL
     config = replace(config, data=data, data_limit=data_limit)
     base.SHOW_PROGRESS = False
@@ -209,12 +225,16 @@ def run_parts(parts, out_dir: Path, quick: bool = False, tiny: bool = False, dat
     results["machine"] = report.machine()
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     started, wall = datetime.datetime.now(), time.perf_counter()
-    with LoadSampler(interval=30.0) as overall:
+    with LoadSampler(interval=30.0) as overall, dask_client(scheduler, parts) as client:
         for part in parts:
             _log(f"part {part} ({config.name})")
             start = time.perf_counter()
             with LoadSampler() as load:
-                block = RUNNERS[part](config, out_dir)
+                if part in PER_IMAGE_PARTS:
+                    block = RUNNERS[part](config, out_dir, client=client)
+                    block["scheduler"] = scheduler
+                else:
+                    block = RUNNERS[part](config, out_dir)
             block["seconds"] = round(time.perf_counter() - start, 1)
             block["load_average"] = load.summary()
             block["finished"] = f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
@@ -223,5 +243,6 @@ def run_parts(parts, out_dir: Path, quick: bool = False, tiny: bool = False, dat
             _log(f"part {part} took {block['seconds']} s (load average {block['load_average']['mean']:.1f})")
     results["run"] = {"parts": list(parts), "started": f"{started:%Y-%m-%d %H:%M}",
                       "finished": f"{datetime.datetime.now():%Y-%m-%d %H:%M}",
-                      "wall_seconds": round(time.perf_counter() - wall, 1), "load_average": overall.summary()}
+                      "wall_seconds": round(time.perf_counter() - wall, 1), "load_average": overall.summary(),
+                      "scheduler": scheduler}
     return report.save(results, out_dir)
