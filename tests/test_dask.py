@@ -162,3 +162,106 @@ def test_a_worker_killed_mid_run_loses_no_image_and_corrupts_no_file(photos, in_
     _assert_same_outputs(out, in_process)  # every file complete and loadable, the CSV has each image once
     again = pipeline.explain_folder(photos, out, methods=METHODS, options=OPTIONS, progress=False, log=None)
     assert [r["status"] for r in again] == ["cached"] * len(PHOTOS)  # resumable: keys are the in-process ones
+
+
+# --------------------------------------------------------------------------- the benchmark's per-image work on Dask
+BENCH_METHODS = ("grad_cam", "integrated_gradients", "rise")  # a gradient method, IG's per-image record, a seeded one
+TIMING_KEYS = ("median_s", "seconds", "load_average", "finished", "scheduler")
+
+
+def _assert_same_block(ours, theirs, where=""):
+    """Equal JSON blocks but for timings: floats within ATOL (measured: bit-identical on the cue model), the rest
+    (model calls, IG steps, verdicts, options, curves' lengths) exactly."""
+    if isinstance(theirs, dict):
+        assert sorted(ours) == sorted(theirs), where
+        for key in theirs:
+            if key not in TIMING_KEYS:
+                _assert_same_block(ours[key], theirs[key], f"{where}/{key}")
+    elif isinstance(theirs, list):
+        assert len(ours) == len(theirs), where
+        for i, (mine, ref) in enumerate(zip(ours, theirs)):
+            _assert_same_block(mine, ref, f"{where}[{i}]")
+    elif isinstance(theirs, float):
+        assert abs(ours - theirs) <= ATOL, (where, ours, theirs)
+    else:
+        assert ours == theirs, (where, ours, theirs)
+
+
+@pytest.fixture
+def one_cue_model(monkeypatch):
+    """The tiny benchmark configuration on one cue model (cue_resnet, the cheap one), 3 images, BENCH_METHODS."""
+    from dataclasses import replace
+
+    from benchmarks import config, quality
+
+    tiny = config.tiny
+    monkeypatch.setattr(quality, "CUE_MODELS", ("cue_resnet",))
+    monkeypatch.setattr(config, "tiny", lambda: replace(tiny(), methods=BENCH_METHODS, cue_images=3))
+
+
+def test_benchmark_cue_part_on_two_workers_gives_the_in_process_results(one_cue_model, tmp_path):
+    from distributed import Client, LocalCluster
+
+    from benchmarks.run import run_parts
+
+    reference = run_parts(["cue"], tmp_path / "local", tiny=True)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                      silence_logs=50, env=scheduling.worker_environment(2)) as cluster, Client(cluster) as client:
+        client.wait_for_workers(2, timeout=120)
+        distributed = run_parts(["cue"], tmp_path / "dask", tiny=True, scheduler=cluster.scheduler_address)
+        warmed = client.run(lambda: sorted(__import__("benchmarks.quality", fromlist=["_WARMED"])._WARMED))
+    results = [json.loads((tmp_path / folder / "results.json").read_text()) for folder in ("local", "dask")]
+    assert reference["json"] and distributed["json"]
+    assert results[0]["parts"]["cue"]["scheduler"] == "local"
+    assert results[1]["parts"]["cue"]["scheduler"] == results[1]["run"]["scheduler"] == cluster.scheduler_address
+    block, expected = results[1]["parts"]["cue"]["models"], results[0]["parts"]["cue"]["models"]
+    assert [row["method"] for row in expected["cue_resnet"]["methods"]] == sorted(BENCH_METHODS)
+    _assert_same_block(block, expected)
+    maps, ref_maps = (np.load(tmp_path / folder / "maps_cue_resnet.npz") for folder in ("dask", "local"))
+    assert sorted(maps.files) == sorted(ref_maps.files)
+    for key in ref_maps.files:  # float16 maps scaled to max |value| 1
+        assert np.allclose(maps[key].astype(np.float32), ref_maps[key].astype(np.float32), atol=1e-3), key
+    # every worker that ran a task warmed each method up (untimed) before timing it
+    busy = [names for names in warmed.values() if names]
+    assert busy and all(sorted(m for _, m, _ in names) == sorted(BENCH_METHODS) for names in busy), warmed
+
+
+def test_a_worker_warms_each_method_up_once_before_timing(monkeypatch):
+    from benchmarks import config, quality
+    from utils.data.cue import make_cue_images
+    from utils.models import load_model
+
+    data = make_cue_images(1, seed=0)
+    net = load_model("cue_resnet")
+    warm_ups = []
+    monkeypatch.setattr(quality, "_WARMED", set())
+    monkeypatch.setattr(quality, "warm_up", lambda model, name, *args: warm_ups.append(name))
+    task = quality.ImageScoreTask(
+        model="cue_resnet", model_key=pipeline.model_fingerprint("cue_resnet", net),
+        method_codes={m: pipeline.method_version(m) for m in ("grad_cam", "saliency")}, image=data.images[0],
+        target=int(data.labels[0]), mask=data.masks[0], steps=config.tiny().metric_steps, keep=True,
+        options={m: quality.method_options(m, config.tiny(), data.images.shape[1]) for m in ("grad_cam", "saliency")})
+    first, second = quality.score_image_task(task), quality.score_image_task(task)
+    assert warm_ups == ["grad_cam", "saliency"]  # the first task warms each method up, the next ones do not
+    assert sorted(first) == ["grad_cam", "saliency"] and first["grad_cam"]["calls"] == second["grad_cam"]["calls"]
+    assert first["grad_cam"]["small"].shape == (quality.STORED_MAP_SIZE,) * 2
+
+
+def test_the_benchmark_default_needs_no_dask(monkeypatch):
+    from benchmarks.run import dask_client
+
+    monkeypatch.setitem(__import__("sys").modules, "distributed", None)  # import distributed -> ImportError
+    with dask_client("local", ["photos", "cue"]) as client, dask_client("local:2", ["throughput"]) as none:
+        assert client is None and none is None  # in-process, or no per-image part: no cluster, no Dask import
+    with pytest.raises(pipeline.PipelineError, match=r"pip install -r requirements.txt"):
+        dask_client("local:2", ["cue"])
+
+
+@pytest.mark.parametrize("value", ["local:zero", "tcp://nohost"])
+def test_benchmark_cli_bad_scheduler_exits_2_with_one_line(value, tmp_path, capsys):
+    from benchmarks.__main__ import main
+
+    code = main(["--tiny", "--parts", "cue", "--out", str(tmp_path / "out"), "--scheduler", value])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: --scheduler must be"), err
+    assert not (tmp_path / "out").exists()
