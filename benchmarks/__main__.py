@@ -1,5 +1,5 @@
-"""``python -m benchmarks [--quick] [--out DIR] [--parts ...] [--data NAME] [--scheduler local|local:N|tcp://host:port]``:
-run the benchmark, write results/.
+"""``python -m benchmarks [--quick] [--out DIR] [--parts ...] [--data NAME] [--scheduler WHERE]``: run the benchmark,
+write results/.
 
 ``--scheduler local:2`` runs the per-image work of the photos and cue parts (every method's map, time, model
 calls and scores, one Dask task per image) on a LocalCluster of 2 worker processes, ``tcp://host:8786`` on an
