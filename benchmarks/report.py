@@ -58,20 +58,6 @@ def machine() -> dict[str, Any]:
             "avx512f": "avx512f" in flags, "avx2": "avx2" in flags}
 
 
-# Option and configuration names of results.json files written before the explainers shared one vocabulary,
-# under the name each has now: the report reads either, so an older results folder still renders.
-RENAMED = {"num_samples": ("num_masks", "max_maps", "steps"), "start_samples": ("start_steps",),
-           "max_samples": ("max_steps",), "ig_samples": ("ig_steps",), "ig_max_samples": ("ig_max_steps",)}
-
-
-def recorded(block: dict, key: str, default: Any = None) -> Any:
-    """``block[key]``, or the value stored under the name ``key`` had before (:data:`RENAMED`)."""
-    for name in (key, *RENAMED.get(key, ())):
-        if name in block:
-            return block[name]
-    return default
-
-
 def _fmt(value, digits: int = 3) -> str:
     if value is None:
         return "-"
@@ -133,7 +119,7 @@ def _agreement_lines(block: dict) -> list[str]:
     rise, smooth = block["rise"], block["smoothgrad"]
     lines = ["## Seed-to-seed agreement (Pearson r of two seeds' maps, EfficientNet-Lite0)", "",
              f"Photos: {', '.join(block['photos'])}; seeds {block['seeds'][0]} and {block['seeds'][1]}.", "",
-             f"RISE at {recorded(rise, 'num_samples')} masks, both estimators from the same masks and scores: "
+             f"RISE at {rise['num_samples']} masks, both estimators from the same masks and scores: "
              "`coverage` = sum_i f_i M_i / sum_i M_i (utils.explain.rise), `paper` = sum_i f_i M_i / (N p).", "",
              "| photo | " + " | ".join(f"{s} {k}" for s in rise["scores"] for k in ("coverage", "paper")) + " |",
              "|---|" + "---|" * (2 * len(rise["scores"]))]
@@ -176,7 +162,7 @@ def _model_detail_lines(model_name: str, block: dict) -> list[str]:
     if ig:
         opts = ig["options"]
         lines += [f"Integrated Gradients ran until the completeness gap was below {opts['tolerance']:.0%} "
-                  f"(steps doubled from {recorded(opts, 'start_samples')}, at most {recorded(opts, 'max_samples')}): "
+                  f"(steps doubled from {opts['start_samples']}, at most {opts['max_samples']}): "
                   "steps per image "
                   f"{ig['ig_steps']}, gaps {[f'{g:.1%}' for g in ig['ig_gaps']]}; in the sanity check's runs "
                   f"(trained copy, then each stage) steps {ig['ig_sanity_steps']}, gaps "

@@ -126,9 +126,6 @@ def test_ig_to_completeness_meets_its_bound_and_records_it():
     assert completeness_gap(model, image, 2, saliency) == pytest.approx(record[0]["gap"], rel=1e-3, abs=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="benchmarks/results/ was written before num_samples / start_samples / "
-                   "max_samples replaced num_masks, max_maps, steps, start_steps, max_steps; regenerating the "
-                   "results makes this pass: then remove this mark")
 def test_committed_results_use_the_current_option_names():
     """Every option the committed results.json records is one that a method (or IG's adaptive wrapper) takes."""
     from benchmarks.quality import ig_to_completeness
@@ -167,7 +164,7 @@ def test_committed_results_come_from_the_current_code():
             assert block["random_twin"]["usable"], name
             ig = next(r for r in block["methods"] if r["method"] == "integrated_gradients")
             for steps, gap in zip(ig["ig_steps"], ig["ig_gaps"]):
-                assert gap < IG_TOLERANCE or steps == report.recorded(data["config"], "ig_max_samples"), (name, gap)
+                assert gap < IG_TOLERANCE or steps == data["config"]["ig_max_samples"], (name, gap)
             assert all(r["sanity_verdict"] in ("passes", "fails", "undefined (constant map)") for r in block["methods"])
     markdown = (results / "results.md").read_text()
     assert "DESIGN.md" not in markdown
@@ -235,22 +232,8 @@ def test_the_targets_spend_each_method_s_registered_budget():
                                                      **at_budget("smoothgrad", 5))) == 5
 
 
-def _ig_block(start: str, most: str) -> dict:
-    return {"methods": [{"method": "integrated_gradients", "ig_steps": [64, 32], "ig_gaps": [0.01, 0.02],
-                         "ig_sanity_steps": [32], "ig_sanity_gaps": [0.03],
-                         "options": {"tolerance": 0.05, start: 32, most: 1024}}]}
-
-
-def test_the_report_reads_results_written_under_the_older_option_names():
-    old = report._model_detail_lines("m", _ig_block("start_steps", "max_steps"))
-    new = report._model_detail_lines("m", _ig_block("start_samples", "max_samples"))
-    assert old == new and "(steps doubled from 32, at most 1024): steps per image [64, 32]" in new[0]
-    assert report.recorded({"num_masks": 5}, "num_samples") == 5 == report.recorded({"num_samples": 5}, "num_samples")
-    assert report.recorded({}, "num_samples", 7) == 7
-
-
 def test_the_report_renders_the_committed_results(tmp_path):
     data = json.loads((ROOT / "benchmarks" / "results" / "results.json").read_text())
     text = report.write_markdown(data, tmp_path).read_text()
-    assert f"RISE at {report.recorded(data['parts']['agreement']['rise'], 'num_samples')} masks" in text
-    assert f"at most {report.recorded(data['config'], 'ig_max_samples')}): steps per image" in text
+    assert f"RISE at {data['parts']['agreement']['rise']['num_samples']} masks" in text
+    assert f"at most {data['config']['ig_max_samples']}): steps per image" in text
