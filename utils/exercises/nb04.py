@@ -130,7 +130,7 @@ q3 = Exercise(
                 "itself) and 0 that it shows the fill.",
                 lambda image, segments, mask, fill: np.where(mask[segments][..., None] == 0, image, fill)),
         Mistake("You painted the hidden superpixels black: they must show the fill image (here their mean "
-                "colour or grey), as lime's hide_color says. Take the hidden pixels from fill.",
+                "colour or grey), as the baseline says (lime's hide_color). Take the hidden pixels from fill.",
                 lambda image, segments, mask, fill: image * mask[segments][..., None]),
     ),
 )
