@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from utils.evaluation import metrics
-from utils.explain.base import logit_gradients
+from utils.explain.base import logit_gradients, predict
 
 SIZE = 16
 
@@ -114,8 +114,6 @@ def test_random_map_deletion_and_insertion_coincide_on_average(cnn, image):
 
 def test_deletion_scores_the_output_it_is_asked_for(linear, image):
     """The first point of each curve is the score of the untouched image: probability or logit."""
-    from utils.explain.base import predict
-
     model, w = linear
     exact = (w * image).sum(-1)
     for output in ("probability", "logit"):
@@ -319,3 +317,153 @@ def test_sanity_verdict_threshold_and_result(cnn, image):
 
     result = metrics.model_randomisation_check(blank_after_randomising, cnn, image, 0, stages=2)
     assert result["final_map_constant"] and result["verdict"] == "undefined (constant map)"
+
+
+# --------------------------------------------------------------------------- agreement between explainers (OpenXAI)
+def test_agreement_of_identical_maps_is_one_and_of_disjoint_top_k_zero():
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(6, 8))
+    for fn in (metrics.feature_agreement, metrics.rank_agreement, metrics.sign_agreement,
+               metrics.signed_rank_agreement):
+        assert fn(a, a, 10) == 1.0 and fn(a, 3.0 * a, 48) == 1.0  # blind to the scale
+    # b's largest magnitudes sit where a's are smallest: the top-10 sets share nothing.
+    order = np.argsort(-np.abs(a).ravel(), kind="stable")
+    b = np.zeros(a.size)
+    b[order] = np.arange(1, a.size + 1)
+    b = b.reshape(a.shape)
+    assert metrics.feature_agreement(a, b, 10) == 0.0 and metrics.rank_agreement(a, b, 10) == 0.0
+    assert metrics.feature_agreement(a, b, a.size) == 1.0  # every pixel is in both top-n sets
+
+
+def test_agreement_ranks_by_magnitude_and_rank_agreement_needs_the_same_order():
+    a = np.array([[5.0, -4.0, 3.0, 0.1], [0.2, 0.3, 0.0, -0.05]])
+    b = np.array([[-4.0, 5.0, 3.0, 0.0], [0.1, 0.0, 0.2, 0.3]])  # a's top 2 swapped, signs swapped too
+    assert list(metrics.top_k_pixels(a, 3)) == [0, 1, 2]  # -4 outranks 3: magnitude, not value
+    assert metrics.feature_agreement(a, b, 2) == 1.0 and metrics.rank_agreement(a, b, 2) == 0.0
+    assert metrics.feature_agreement(a, b, 3) == 1.0 and metrics.rank_agreement(a, b, 3) == pytest.approx(1 / 3)
+    # pixel 0 is + in a and - in b, pixel 1 - in a and + in b, pixel 2 + in both
+    assert metrics.sign_agreement(a, b, 3) == pytest.approx(1 / 3)
+    assert metrics.signed_rank_agreement(a, b, 3) == pytest.approx(1 / 3)
+    assert metrics.sign_agreement(np.abs(a), np.abs(b), 3) == metrics.feature_agreement(a, b, 3)
+
+
+def test_agreement_of_a_permuted_map_and_of_random_maps():
+    rng = np.random.default_rng(6)
+    a = rng.permutation(400).reshape(20, 20).astype(float) + 1
+    top = metrics.top_k_pixels(a, 50)
+    shuffled = a.ravel().copy()
+    shuffled[top] = shuffled[np.roll(top, 1)]  # the top-50 values move one rank along, among the same pixels
+    shuffled = shuffled.reshape(a.shape)
+    assert metrics.feature_agreement(a, shuffled, 50) == 1.0 and metrics.rank_agreement(a, shuffled, 50) == 0.0
+    rest = a.ravel().copy()
+    low = np.argsort(np.abs(rest), kind="stable")[:300]
+    rest[low] = rng.permutation(rest[low])  # a permutation below the top 50 changes neither score
+    rest = rest.reshape(a.shape)
+    assert metrics.feature_agreement(a, rest, 50) == metrics.rank_agreement(a, rest, 50) == 1.0
+    # two independent random maps share about k / n of their top k
+    shares = [metrics.feature_agreement(rng.normal(size=(20, 20)), rng.normal(size=(20, 20)), 100) for _ in range(40)]
+    assert np.mean(shares) == pytest.approx(100 / 400, abs=0.03)
+
+
+def test_agreement_rejects_bad_input():
+    a = np.ones((4, 4))
+    with pytest.raises(ValueError, match="k must be"):
+        metrics.feature_agreement(a, a, 0)
+    with pytest.raises(ValueError, match="k must be"):
+        metrics.rank_agreement(a, a, 17)
+    with pytest.raises(ValueError, match="k must be"):
+        metrics.sign_agreement(a, a, 2.5)
+    with pytest.raises(ValueError, match="map_b has shape"):
+        metrics.feature_agreement(a, np.ones((4, 5)), 2)
+    with pytest.raises(ValueError, match="map_a must be one"):
+        metrics.signed_rank_agreement(np.ones((4, 4, 3)), a, 2)
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.feature_agreement(a, np.full((4, 4), np.nan), 2)
+
+
+# --------------------------------------------------------------------------- relative stability (OpenXAI)
+def test_relative_change_floors_small_divisors_and_is_scale_free():
+    before = np.array([2.0, -4.0, 0.0, 1.0])
+    after = np.array([1.0, -4.0, 0.03, 1.5])
+    floor = 0.01 * np.abs(before).mean()  # 0.0175 replaces the 0
+    expected = np.sqrt(0.5 ** 2 + 0.0 + (0.03 / floor) ** 2 + 0.5 ** 2)
+    assert metrics.relative_change(before, after) == pytest.approx(expected)
+    assert metrics.relative_change(10 * before, 10 * after) == pytest.approx(expected)
+    assert metrics.relative_change(before, after, p=1) == pytest.approx(0.5 + 0.03 / floor + 0.5)
+    assert metrics.relative_change(before, before) == 0.0
+    assert metrics.relative_change(np.zeros(3), np.zeros(3)) == 0.0
+    with pytest.raises(ValueError, match="same size"):
+        metrics.relative_change(before, after[:3])
+
+
+def test_relative_stability_of_an_explainer_that_ignores_the_input_is_zero(linear, image):
+    model, _ = linear
+    target = int(predict(model, image[None])[0].argmax())
+
+    def fixed(model, image, target):
+        return np.arange(SIZE * SIZE, dtype=float).reshape(SIZE, SIZE)
+
+    result = metrics.relative_stability(fixed, model, image, target, num_samples=4, noise_std=8.0, seed=3)
+    assert result["kept"] == 4 and result["ris"] == 0.0 and result["ros"] == 0.0
+    # a linear model's gradient is the same everywhere: its gradient map is perfectly stable too
+    assert metrics.relative_input_stability(_saliency, model, image, target, num_samples=3, seed=3) == 0.0
+
+
+def test_relative_stability_of_gradient_x_input_on_a_linear_model_by_hand(linear, image):
+    model, w = linear
+    target = int(predict(model, image[None])[0].argmax())
+
+    def gradient_x_input(model, image, target):
+        return (w * image).sum(-1)
+
+    result = metrics.relative_stability(gradient_x_input, model, image, target, num_samples=5, noise_std=6.0, seed=2)
+    assert result["kept"] == 5 and result["images"].shape == (5, SIZE, SIZE, 3)
+    e_x = gradient_x_input(model, image, target)
+    h_x = np.array([(w * image).sum(), 0.0])
+    ris, ros = [], []
+    for x2 in result["images"]:
+        e_2, h_2 = gradient_x_input(model, x2, target), np.array([(w * x2).sum(), 0.0])
+        numerator = metrics.relative_change(e_x, e_2)
+        ris.append(numerator / metrics.relative_change(image, x2))
+        ros.append(numerator / metrics.relative_change(h_x, h_2))
+    # the model's logits are float32 and the logits barely move, hence the looser bound on ROS
+    assert result["ris"] == pytest.approx(max(ris), rel=1e-3) and result["ros"] == pytest.approx(max(ros), rel=1e-2)
+    assert result["ris"] > 0 and result["ros"] > result["ris"]
+
+
+def test_output_stability_of_a_map_proportional_to_the_logit_is_the_root_of_the_pixel_count(linear, image):
+    """e = h_0(x) * ones: the map's relative change is |dh_0| / |h_0| at every pixel, so its L2 norm is
+    sqrt(H W) |dh_0| / |h_0|, and the logits' relative change is |dh_0| / |h_0| (the other logit stays 0)."""
+    model, w = linear
+    target = int(predict(model, image[None])[0].argmax())
+
+    def logit_map(model, image, target):
+        return np.full((SIZE, SIZE), float(predict(model, image[None], output="logit")[0, 0]))
+
+    result = metrics.relative_stability(logit_map, model, image, target, num_samples=4, noise_std=6.0, seed=3)
+    assert result["kept"] == 4
+    assert result["ros"] == pytest.approx(SIZE, rel=1e-3)
+    assert np.allclose(result["map_changes"] / result["logit_changes"], SIZE, rtol=1e-3)
+    assert metrics.relative_output_stability(logit_map, model, image, target, num_samples=4,
+                                             noise_std=6.0, seed=3) == result["ros"]
+
+
+def test_relative_stability_keeps_only_perturbations_with_the_same_prediction(cnn, image):
+    result = metrics.relative_stability(_saliency, cnn, image, 0, num_samples=3, noise_std=0.0)
+    assert result["kept"] == 3 and result["ris"] == 0.0 and result["ros"] == 0.0  # x' = x: nothing changes
+    noisy = metrics.relative_stability(_saliency, cnn, image, 0, num_samples=6, noise_std=30.0, seed=1)
+    predicted = predict(cnn, np.concatenate([image[None], noisy["images"]])).argmax(1)
+    assert noisy["kept"] == len(noisy["maps"]) and (predicted == predicted[0]).all()
+    assert noisy["ris"] > 0 and np.isfinite(noisy["ros"])
+    again = metrics.relative_stability(_saliency, cnn, image, 0, num_samples=6, noise_std=30.0, seed=1)
+    assert again["ris"] == noisy["ris"]  # seeded
+
+
+def test_relative_stability_rejects_bad_input(cnn, image):
+    for kwargs, message in (({"num_samples": 0}, "num_samples"), ({"noise_std": -1.0}, "noise_std"),
+                            ({"p": 0.5}, "p must be"), ({"floor": 0.0}, "floor"), ({"eps_min": 2.0}, "eps_min"),
+                            ({"options": 3}, "options")):
+        with pytest.raises(ValueError, match=message):
+            metrics.relative_stability(_saliency, cnn, image, 0, **kwargs)
+    with pytest.raises(ValueError, match="Unknown method"):
+        metrics.relative_input_stability("no_such_method", cnn, image, 0)

@@ -14,7 +14,11 @@ explainer takes the explainer's own options as one dict, ``options``, so they ne
 * Localisation against a ground-truth mask (the planted cue of :mod:`utils.data.cue`):
   :func:`pointing_game`, :func:`relevance_mass`.
 * Stability: :func:`noise_stability` (the map under small input noise), :func:`seed_spread`
-  (a sampling method's map over seeds), built on :func:`map_similarity`.
+  (a sampling method's map over seeds), built on :func:`map_similarity`; OpenXAI's relative input and output
+  stability, :func:`relative_input_stability` and :func:`relative_output_stability` (both from one set of
+  perturbations: :func:`relative_stability`).
+* Agreement between two maps (OpenXAI): :func:`feature_agreement`, :func:`rank_agreement`,
+  :func:`sign_agreement`, :func:`signed_rank_agreement` of their top-k pixels by magnitude.
 * Sanity: :func:`model_randomisation_check` (Adebayo et al. 2018, cascading randomisation) on a random twin
   that keeps the activations' scale (:func:`random_twin`, checked by :func:`random_logit_spread`), with the
   verdict :func:`sanity_verdict` (rank correlation of |map| below :data:`SANITY_MAX_RANK_CORRELATION`).
@@ -340,6 +344,104 @@ def noise_stability(method: str | Method, model: keras.Model, image: np.ndarray,
     return {**summary, "per_copy": rows, "reference": reference, "maps": np.stack(maps)}
 
 
+# --------------------------------------------------------------------------- relative stability (OpenXAI RIS / ROS)
+# A divisor entry smaller in magnitude than this share of the divisor's mean magnitude is replaced by that floor
+# (its sign kept), so that map entries at or near zero do not turn a relative change into a division by zero.
+RELATIVE_FLOOR = 0.01
+# The smallest denominator of RIS / ROS (the eps_min of Agarwal et al., 2022): a perturbation that changes
+# neither the input nor the logits measurably cannot make the ratio infinite.
+RELATIVE_EPS_MIN = 1e-6
+
+
+def relative_change(before: np.ndarray, after: np.ndarray, p: float = 2,
+                    floor: float = RELATIVE_FLOOR) -> float:
+    """||(before - after) / before||_p, element by element, flattened: the relative change of OpenXAI's
+    stability metrics. Divisor entries with |before| < ``floor`` * mean(|before|) are replaced by that
+    floor (keeping their sign; zeros count as positive), which keeps the ratio finite and, unlike a fixed
+    constant, independent of the map's units (a map times 10 has the same relative change). 0 when
+    ``before`` is zero everywhere and nothing changed."""
+    before = np.asarray(before, np.float64).ravel()
+    after = np.asarray(after, np.float64).ravel()
+    floor = _check_fraction("floor", floor, 0.0, 1.0, high_included=True)
+    if before.shape != after.shape:
+        raise ValueError(f"before and after must have the same size, got {before.size} and {after.size} values.")
+    diff = before - after
+    smallest = floor * np.abs(before).mean()
+    if smallest == 0:  # an all-zero divisor: no relative change is defined, only "none" or "some"
+        return 0.0 if not diff.any() else float("inf")
+    divisor = np.where(np.abs(before) < smallest, np.where(before < 0, -smallest, smallest), before)
+    return float(np.linalg.norm(diff / divisor, ord=p))
+
+
+def relative_stability(method: str | Method, model: keras.Model, image: np.ndarray, target: int, *,
+                       num_samples: int = 8, noise_std: float = 4.0, p: float = 2, seed: int = 0,
+                       floor: float = RELATIVE_FLOOR, eps_min: float = RELATIVE_EPS_MIN,
+                       options: Mapping[str, Any] | None = None) -> dict:
+    """OpenXAI's relative input and output stability (RIS, ROS; Agarwal et al., 2022) from one set of
+    perturbations x' (Gaussian noise of ``noise_std`` pixel units, clipped to [0, 255]; ``num_samples`` of them,
+    a whole number >= 1, seeded), keeping only those with the same predicted class as ``image``:
+
+        RIS = max over x' of ||(e_x - e_x') / e_x||_p / max(||(x - x') / x||_p, eps_min)
+        ROS = max over x' of ||(e_x - e_x') / e_x||_p / max(||(h_x - h_x') / h_x||_p, eps_min)
+
+    with e the map of ``method`` (``options`` a dict of its own options; a sampling method gets the same
+    ``seed`` on every copy, so only the input changes), h the model's logits (all classes) and every division
+    element by element, its small divisors floored by :func:`relative_change`. Lower is more stable: the
+    worst amplification of a small input (RIS) or output (ROS) change into a change of the map. An explainer
+    that ignores its input scores 0.
+
+    Returns ``{"ris", "ros"`` (NaN when no perturbation kept the prediction), ``"kept"`` (how many did),
+    ``"map_changes"``, ``"input_changes"``, ``"logit_changes"`` (per kept perturbation, before the max),
+    ``"images"`` (the kept x'), ``"maps"`` (their maps), ``"reference"`` (the map of ``image``)}.
+    Costs ``num_samples + 1`` explanations and one batched prediction.
+    """
+    fn = _resolve_method(method)
+    image = check_image(model, image)
+    target = check_target(model, target)
+    num_samples = check_count("num_samples", num_samples)
+    noise_std = _check_std("noise_std", noise_std)
+    _check_fraction("floor", floor, 0.0, 1.0, high_included=True)
+    eps_min = _check_fraction("eps_min", eps_min, 0.0, 1.0, high_included=True)
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.number)) or not p >= 1:
+        raise ValueError(f"p must be a number >= 1 (the order of the norm; np.inf for the max norm), got {p!r}.")
+    options = _method_options(options)
+    if _takes_seed(fn):
+        options.setdefault("seed", seed)
+    rng = np.random.default_rng(seed)
+    noisy = np.clip(image[None] + rng.normal(0.0, noise_std, (num_samples, *image.shape)), 0, 255).astype(np.float32)
+    logits = predict(model, np.concatenate([image[None], noisy]), output="logit").astype(np.float64)
+    kept = np.flatnonzero(logits[1:].argmax(axis=1) == logits[0].argmax())
+    reference = np.asarray(fn(model, image, target, **options), np.float64)
+    maps = np.stack([np.asarray(fn(model, noisy[i], target, **options), np.float64) for i in kept]) \
+        if kept.size else np.zeros((0, *reference.shape))
+    map_changes = np.array([relative_change(reference, m, p, floor) for m in maps])
+    input_changes = np.array([relative_change(image, noisy[i], p, floor) for i in kept])
+    logit_changes = np.array([relative_change(logits[0], logits[1 + i], p, floor) for i in kept])
+
+    def worst(denominators: np.ndarray) -> float:
+        return float(np.max(map_changes / np.maximum(denominators, eps_min))) if kept.size else float("nan")
+
+    return {"ris": worst(input_changes), "ros": worst(logit_changes), "kept": int(kept.size),
+            "map_changes": map_changes, "input_changes": input_changes, "logit_changes": logit_changes,
+            "images": noisy[kept], "maps": maps, "reference": reference}
+
+
+def relative_input_stability(method: str | Method, model: keras.Model, image: np.ndarray, target: int,
+                             **kwargs: Any) -> float:
+    """RIS (Agarwal et al., 2022): max over perturbations x' with the same prediction of
+    ||(e_x - e_x') / e_x||_p / max(||(x - x') / x||_p, eps_min); lower is more stable. Takes the keywords of
+    :func:`relative_stability` (``num_samples``, ``noise_std``, ``p``, ``seed``, ``options``, ...)."""
+    return relative_stability(method, model, image, target, **kwargs)["ris"]
+
+
+def relative_output_stability(method: str | Method, model: keras.Model, image: np.ndarray, target: int,
+                              **kwargs: Any) -> float:
+    """ROS (Agarwal et al., 2022): max over perturbations x' with the same prediction of
+    ||(e_x - e_x') / e_x||_p / max(||(h_x - h_x') / h_x||_p, eps_min), h the model's logits; lower is more
+    stable. Takes the keywords of :func:`relative_stability`."""
+    return relative_stability(method, model, image, target, **kwargs)["ros"]
+
+
 def seed_spread(method: str | Method, model: keras.Model, image: np.ndarray, target: int, *,
                 seeds: Sequence[int] = (0, 1, 2, 3), options: Mapping[str, Any] | None = None) -> dict:
     """How much a sampling method's map (LIME, KernelSHAP, RISE, SmoothGrad; ``options`` a dict of its own
@@ -361,6 +463,68 @@ def seed_spread(method: str | Method, model: keras.Model, image: np.ndarray, tar
             "ssim": float(np.mean([p["ssim"] for p in pairs])),
             "relative_std": float(maps.std(axis=0).mean() / scale) if scale > 0 else 0.0,
             "maps": maps}
+
+
+# --------------------------------------------------------------------------- agreement between explainers (OpenXAI)
+def _check_pair(map_a: np.ndarray, map_b: np.ndarray, k) -> tuple[np.ndarray, np.ndarray, int]:
+    """Two maps of one shape as float arrays and ``k`` as an int in 1..n_pixels; a one-line ValueError otherwise."""
+    map_a = np.asarray(map_a, np.float64)
+    if map_a.ndim != 2:
+        raise ValueError(f"map_a must be one (H, W) map, got shape {map_a.shape}.")
+    map_a = _check_map(map_a, map_a.shape, "map_a")
+    map_b = _check_map(map_b, map_a.shape, "map_b")
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not 1 <= k <= map_a.size:
+        raise ValueError(f"k must be a whole number of pixels in 1..{map_a.size}, got {k!r}.")
+    return map_a, map_b, int(k)
+
+
+def top_k_pixels(saliency: np.ndarray, k: int) -> np.ndarray:
+    """Flat (row-major) indices of the ``k`` pixels of largest ``|saliency|``, most important first.
+
+    OpenXAI ranks features by magnitude, so a strongly negative pixel (evidence against the class) is
+    important too. Ties keep the row-major order (a stable sort), so the result is deterministic."""
+    flat = np.asarray(saliency, np.float64).ravel()
+    return np.argsort(-np.abs(flat), kind="stable")[:k]
+
+
+def feature_agreement(map_a: np.ndarray, map_b: np.ndarray, k: int) -> float:
+    """OpenXAI's feature agreement (FA, Agarwal et al., 2022): the share of the top-``k`` pixels by magnitude
+    that the two maps have in common, FA = |top_k(|a|) ∩ top_k(|b|)| / k.
+
+    1 when both maps pick the same k pixels (in any order), 0 when their top-k sets are disjoint; two
+    unrelated maps score k / n_pixels on average. Blind to the maps' scales and signs."""
+    map_a, map_b, k = _check_pair(map_a, map_b, k)
+    return float(np.intersect1d(top_k_pixels(map_a, k), top_k_pixels(map_b, k)).size / k)
+
+
+def rank_agreement(map_a: np.ndarray, map_b: np.ndarray, k: int) -> float:
+    """OpenXAI's rank agreement (RA): the share of the ``k`` top ranks at which both maps put the same pixel,
+    RA = #{r < k : top_k(|a|)[r] == top_k(|b|)[r]} / k.
+
+    Stricter than :func:`feature_agreement` (RA <= FA): the same pixels in another order score 0 here.
+    Ties keep the row-major order, as in :func:`top_k_pixels`."""
+    map_a, map_b, k = _check_pair(map_a, map_b, k)
+    return float(np.mean(top_k_pixels(map_a, k) == top_k_pixels(map_b, k)))
+
+
+def sign_agreement(map_a: np.ndarray, map_b: np.ndarray, k: int) -> float:
+    """OpenXAI's sign agreement (SA): the share of the top-``k`` pixels by magnitude common to both maps that
+    also have the same sign in both, SA = #{i in top_k(|a|) ∩ top_k(|b|) : sign(a_i) == sign(b_i)} / k.
+
+    SA <= FA; for two importance-only (non-negative) maps SA equals FA."""
+    map_a, map_b, k = _check_pair(map_a, map_b, k)
+    common = np.intersect1d(top_k_pixels(map_a, k), top_k_pixels(map_b, k))
+    a, b = map_a.ravel()[common], map_b.ravel()[common]
+    return float(np.sum(np.sign(a) == np.sign(b)) / k)
+
+
+def signed_rank_agreement(map_a: np.ndarray, map_b: np.ndarray, k: int) -> float:
+    """OpenXAI's signed rank agreement (SRA): the share of the ``k`` top ranks at which both maps put the same
+    pixel with the same sign. SRA <= RA and SRA <= SA."""
+    map_a, map_b, k = _check_pair(map_a, map_b, k)
+    top_a, top_b = top_k_pixels(map_a, k), top_k_pixels(map_b, k)
+    same = (top_a == top_b) & (np.sign(map_a.ravel()[top_a]) == np.sign(map_b.ravel()[top_b]))
+    return float(np.mean(same))
 
 
 # --------------------------------------------------------------------------- model randomisation
