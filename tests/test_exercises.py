@@ -88,3 +88,14 @@ def test_the_committed_notebook_holds_the_student_version(module):
         assert source.count('"""') >= 2, f"{module} q{exercise.number}: the reference needs a docstring"
         body = source.split('"""')[-1].strip()
         assert body not in code, f"{module} q{exercise.number}: the reference solution is in the notebook"
+
+
+def test_nb08_sign_agreement_is_the_metric_of_utils_and_differs_from_feature_agreement():
+    from utils.evaluation import metrics
+    from utils.exercises import nb08
+
+    examples = nb08._pair_examples()
+    for a, b, k in examples:
+        assert nb08.sign_agreement(a, b, k) == metrics.sign_agreement(a, b, k)
+        assert nb08._ignores_sign(a, b, k) == metrics.feature_agreement(a, b, k)
+    assert any(metrics.sign_agreement(*case) < metrics.feature_agreement(*case) for case in examples)

@@ -1,5 +1,5 @@
 """Exercises of notebook 08 (comparing explainers): the area under a curve, the deletion order, the pointing
-game and the top-k agreement of two maps.
+game and the sign agreement of two maps.
 
 The checks run on small seeded curves and maps (a few hundred pixels, so a check is instant); the metrics are
 the ones the benchmark computes with utils.evaluation.metrics on the photos and the planted-cue images.
@@ -123,58 +123,78 @@ q3 = Exercise(
 
 
 def _pair_examples() -> list[tuple]:
-    """Pairs of maps that share part of their top pixels, with different value scales, and k."""
+    """Pairs of signed maps on different scales that share part of their top pixels, some with flipped signs, and
+    k; the strongest values include negative ones, so ranking by value and by magnitude differ."""
     rng = np.random.default_rng(8000)
     cases = []
     for shape, k in (((6, 6), 5), ((8, 5), 10), ((10, 10), 20)):
         a = rng.normal(0, 1, shape)
-        b = 3.0 * (0.6 * a + 0.8 * rng.normal(0, 1, shape)) + 2.0
+        flips = np.where(rng.random(shape) < 0.3, -1.0, 1.0)
+        b = 3.0 * flips * (0.7 * a + 0.7 * rng.normal(0, 1, shape))
         cases.append((a, b, k))
     return cases
 
 
-def top_k_agreement(map_a: np.ndarray, map_b: np.ndarray, k: int) -> float:
-    """OpenXAI's feature agreement: the share of the k highest-ranked pixels of map_a that are also among
-    the k highest-ranked pixels of map_b."""
-    top_a = set(np.argsort(-np.asarray(map_a).ravel(), kind="stable")[:k].tolist())
-    top_b = set(np.argsort(-np.asarray(map_b).ravel(), kind="stable")[:k].tolist())
-    return len(top_a & top_b) / k
+def _top_k(saliency: np.ndarray, k: int) -> np.ndarray:
+    """Flat indices of the k largest |values|, most important first."""
+    return np.argsort(-np.abs(np.asarray(saliency)).ravel(), kind="stable")[:k]
 
 
-def _count_common(map_a: np.ndarray, map_b: np.ndarray, k: int) -> float:
-    """The number of common top-k pixels, not divided by k."""
-    return float(top_k_agreement(map_a, map_b, k) * k)
+def sign_agreement(map_a: np.ndarray, map_b: np.ndarray, k: int) -> float:
+    """OpenXAI's sign agreement: the share of the k pixels of largest magnitude in map_a that are also among the
+    k of largest magnitude in map_b AND have the same sign in both maps (divided by k)."""
+    top_a = np.argsort(-np.abs(map_a).ravel(), kind="stable")[:k]
+    top_b = np.argsort(-np.abs(map_b).ravel(), kind="stable")[:k]
+    common = np.intersect1d(top_a, top_b)
+    same_sign = np.sign(map_a.ravel()[common]) == np.sign(map_b.ravel()[common])
+    return float(same_sign.sum() / k)
 
 
-def _by_value(map_a: np.ndarray, map_b: np.ndarray, k: int) -> float:
-    """Common VALUES among the two maps' k largest values (np.sort instead of np.argsort)."""
-    top_a = set(np.sort(np.asarray(map_a).ravel())[-k:].tolist())
-    top_b = set(np.sort(np.asarray(map_b).ravel())[-k:].tolist())
-    return len(top_a & top_b) / k
+def _ignores_sign(map_a: np.ndarray, map_b: np.ndarray, k: int) -> float:
+    """Feature agreement: the common top-k pixels, whatever their signs."""
+    return float(np.intersect1d(_top_k(map_a, k), _top_k(map_b, k)).size / k)
 
 
-def _bottom_k(map_a: np.ndarray, map_b: np.ndarray, k: int) -> float:
-    """Agreement of the k lowest-ranked pixels."""
-    low_a = set(np.argsort(np.asarray(map_a).ravel(), kind="stable")[:k].tolist())
-    low_b = set(np.argsort(np.asarray(map_b).ravel(), kind="stable")[:k].tolist())
-    return len(low_a & low_b) / k
+def _by_signed_value(map_a: np.ndarray, map_b: np.ndarray, k: int) -> float:
+    """Top k by signed value (np.argsort of minus the map) instead of by magnitude."""
+    top_a = np.argsort(-map_a.ravel(), kind="stable")[:k]
+    top_b = np.argsort(-map_b.ravel(), kind="stable")[:k]
+    common = np.intersect1d(top_a, top_b)
+    return float(np.sum(np.sign(map_a.ravel()[common]) == np.sign(map_b.ravel()[common])) / k)
+
+
+def _share_of_common(map_a: np.ndarray, map_b: np.ndarray, k: int) -> float:
+    """Divided by the number of common pixels instead of k."""
+    common = np.intersect1d(_top_k(map_a, k), _top_k(map_b, k))
+    same = np.sign(map_a.ravel()[common]) == np.sign(map_b.ravel()[common])
+    return float(same.mean()) if common.size else 0.0
+
+
+def _signs_on_a_only(map_a: np.ndarray, map_b: np.ndarray, k: int) -> float:
+    """Sign agreement over map_a's top k alone, without asking that map_b ranks those pixels in its top k too."""
+    top_a = _top_k(map_a, k)
+    return float(np.mean(np.sign(map_a.ravel()[top_a]) == np.sign(map_b.ravel()[top_a])))
 
 
 q4 = Exercise(
-    4, "top-k agreement of two maps",
-    reference=top_k_agreement,
+    4, "sign agreement of two maps",
+    reference=sign_agreement,
     examples=_pair_examples,
-    why="Comparing ranks, not values, makes the agreement blind to each map's scale and offset, so maps of "
-        "different methods (logit units, probabilities, superpixel weights) can be compared; 1 means the same "
-        "top-k pixels.",
-    hint_text="Take the flat indices of the k largest values of each map (np.argsort of minus the flattened "
-              "map, first k), intersect the two sets and divide the size of the intersection by k.",
+    why="Two signed maps can pick the same pixels and still disagree on what they mean: one says the pixel is "
+        "evidence FOR the class, the other AGAINST. Sign agreement counts only the pixels both rank in their top k "
+        "with the same sign; it is utils.evaluation.metrics.sign_agreement, at most its feature agreement.",
+    hint_text="Rank each map's pixels by magnitude (np.argsort of minus np.abs of the flattened map, first k), "
+              "intersect the two index sets (np.intersect1d), count the common pixels whose np.sign is the same "
+              "in both maps, and divide by k.",
     mistakes=(
-        Mistake("You returned the number of common pixels: the agreement is a share, divide by k.", _count_common),
-        Mistake("You compared the top-k VALUES (np.sort) instead of the pixels' positions (np.argsort): two maps "
-                "on different scales share no values; intersect the flat indices of each map's top k.", _by_value),
-        Mistake("You took the k LOWEST-ranked pixels (ascending sort): the agreement is about the most important "
-                "pixels; sort by minus the map.", _bottom_k),
+        Mistake("You counted every common top-k pixel: that is feature agreement. Count only those whose sign is the "
+                "same in both maps.", _ignores_sign),
+        Mistake("You ranked the pixels by signed value: a strongly negative pixel is important too (evidence "
+                "against the class); rank by magnitude, np.abs of the map.", _by_signed_value),
+        Mistake("You divided by the number of common pixels: divide by k, so that pixels outside the other map's top "
+                "k count as disagreement.", _share_of_common),
+        Mistake("You compared signs on map_a's top k alone: a pixel counts only when it is in BOTH maps' top k; "
+                "intersect the two sets first.", _signs_on_a_only),
     ),
 )
 
