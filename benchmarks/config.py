@@ -44,18 +44,27 @@ class Config:
     smoothgrad_budgets: tuple[int, ...] = (25, 50, 100, 200, 400, 800)
     methods: tuple[str, ...] | None = None    # None = every method in METHODS
     target_groups: tuple[str, ...] = ("perturbation", "grad_cam", "score_cam", "integrated_gradients")
-    # library_quality (benchmarks.library_quality): library maps next to ours, per image, with intervals
-    library_models: tuple[str, ...] = ("efficientnet_lite0", "cue_resnet", "cue_mobilenet")  # photos / cue
+    # library_quality (benchmarks.library_quality): library maps next to ours, per image, with intervals.
+    # Full size: every bundled photo (25) and 213 planted-cue images (cue_resnet), the images a pointing-game
+    # difference of 0.1 needs for the median pair of rows in a 40-image pilot (scripts/size_cue_set.py). The
+    # library defaults, which cost most (tf-keras-vis Scorecam over Lite0's 1280 channels: about 40 s a photo),
+    # explain the first 4 photos and the first 40 cue images; the randomisation check and stability run on 8
+    # cue images (on Lite0 each would cost every row's map six more times).
+    library_models: tuple[str, ...] = ("efficientnet_lite0", "cue_resnet")  # photos / cue
     library_photos: int = 25            # bundled photos (Lite0)
-    library_cue_images: int = 200       # planted-cue test images per cue model
+    library_cue_images: int = 213       # planted-cue test images per cue model
     library_samples: int = 300          # matched budget of lime / shap Partition and of our lime / KernelSHAP
     library_gradient_samples: int = 64  # shap GradientExplainer nsamples (matched) = our IG num_samples
-    library_smoothgrad_samples: int = 50  # tf-keras-vis SmoothGrad (matched) = our SmoothGrad samples
+    library_smoothgrad_samples: int = 20  # tf-keras-vis SmoothGrad (matched) = our SmoothGrad samples
     library_score_cam_maps: int = 128   # tf-keras-vis Scorecam max_N (matched) = our Score-CAM num_samples
     library_default_budget_cap: int | None = None  # caps a library default's budget (quick runs; None: true defaults)
-    library_mufidelity_samples: int = 64  # subsets of MuFidelity per map
-    library_pgi_samples: int = 8        # noise draws of PGI / PGU per map
-    library_sanity_images: int = 8      # images with the randomisation check and the stability score
+    library_metric_steps: int | None = 16  # deletion / insertion steps of library_quality (None: metric_steps)
+    library_mufidelity_samples: int = 32  # subsets of MuFidelity per map
+    library_pgi_samples: int = 4        # noise draws of PGI / PGU per map
+    library_sanity_images: int = 8      # cue images with the randomisation check and the stability score
+    library_sanity_photos: int = 0      # the same on the photos (each costs every row's map 6 times on Lite0)
+    library_default_photos: int | None = 4  # photos explained by the library defaults (None: all)
+    library_default_cue_images: int | None = 40  # cue images explained by the library defaults (None: all)
     library_resamples: int = 2000       # bootstrap resamples of every interval
     library_adapters: tuple[str, ...] | None = None  # None = every adapter in library_quality.ADAPTERS
     library_extra_ours: tuple[str, ...] = ("rise", "guided_backprop", "guided_grad_cam")  # for the rankings

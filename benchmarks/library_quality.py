@@ -433,7 +433,8 @@ def selected_adapters(config) -> dict[str, Adapter]:
 # --------------------------------------------------------------------------- scoring one map
 def score_map(model, image: np.ndarray, target: int, saliency: np.ndarray, mask: np.ndarray | None, config) -> dict:
     """The per-image metrics of one map (see the module docstring)."""
-    curve = metrics.deletion_insertion(model, image, saliency, target, steps=config.metric_steps)
+    curve = metrics.deletion_insertion(model, image, saliency, target,
+                                       steps=config.library_metric_steps or config.metric_steps)
     gaps = metrics.prediction_gaps(model, image, saliency, target, num_samples=config.library_pgi_samples)
     row = {"deletion_auc": curve["deletion_auc"], "insertion_auc": curve["insertion_auc"],
            "mufidelity": metrics.faithfulness_correlation(model, image, saliency, target,
@@ -505,15 +506,21 @@ def _backgrounds(images: np.ndarray, i: int) -> np.ndarray:
 
 
 def run_variant(variant: Variant, model, counted, read_count, images: np.ndarray, targets: np.ndarray,
-                masks: np.ndarray | None, config, bar=None) -> dict:
-    """Explain every image with ``variant`` (on the counting copy) and score the maps (on ``model``); the
-    stability score on the first ``config.library_sanity_images`` images. Returns per-image lists (the sanity
-    check's entries are filled in by :func:`sanity_pass`)."""
+                masks: np.ndarray | None, config, bar=None, explained: int | None = None,
+                sanity_images: int = 0) -> dict:
+    """Explain the first ``explained`` images (all when None) with ``variant`` (on the counting copy) and score the
+    maps (on ``model``); the stability score on the first ``sanity_images``. Returns per-image lists, None for
+    an image not explained (the sanity check's entries are filled in by :func:`sanity_pass`)."""
     per = {key: [] for key in METRICS}
+    explained = len(images) if explained is None else min(int(explained), len(images))
     warm = _bound(variant, _backgrounds(images, 0))
     with quiet():
         _explain(warm, counted, images[0], targets[0])  # tracing and building are paid once per session
     for i, (image, target) in enumerate(zip(images, targets)):
+        if i >= explained:
+            for key in per:
+                per[key].append(None)
+            continue
         fn = _bound(variant, _backgrounds(images, i))
         before = read_count()
         start = time.perf_counter()
@@ -524,7 +531,7 @@ def run_variant(variant: Variant, model, counted, read_count, images: np.ndarray
         for key, value in scored.items():
             per[key].append(value)
         per["sanity_rank_correlation_abs"].append(None)
-        if i < config.library_sanity_images:
+        if i < sanity_images:
             with quiet():
                 stable = metrics.noise_stability(fn, model, image, int(target),
                                                  num_samples=max(1, config.stability_repeats - 1))
@@ -591,25 +598,38 @@ def rankings(rows: list[dict], config) -> list[dict]:
     return out
 
 
+def explained_images(variant: Variant, images: int, default_images: int | None) -> int:
+    """How many of ``images`` a row explains: all, except a library's defaults when ``default_images`` caps them
+    (on Lite0 some defaults cost tens of seconds a photo: tf-keras-vis Scorecam runs over all 1280 channels)."""
+    if variant.variant == "default" and default_images is not None:
+        return min(int(default_images), images)
+    return images
+
+
 def benchmark_set(model, images: np.ndarray, targets: np.ndarray, masks: np.ndarray | None, config,
-                  sanity_model=None, log=print, progress: bool = False, label: str = "") -> dict:
-    """Every variant of :func:`build_variants` on ``images``; per-image scores, summaries and comparisons."""
+                  sanity_model=None, log=print, progress: bool = False, label: str = "",
+                  default_images: int | None = None, sanity_images: int | None = None) -> dict:
+    """Every variant of :func:`build_variants` on ``images``; per-image scores, summaries and comparisons.
+    The library defaults explain only the first ``default_images`` (all when None); the randomisation check
+    and the stability score run on the first ``sanity_images`` (``config.library_sanity_images`` when None)."""
     from tqdm import tqdm
 
     variants = build_variants(config, int(images.shape[1]))
     counted, read_count = counting_copy(model)
     rows = []
-    sanity_images = min(config.library_sanity_images, len(images))
-    with tqdm(total=len(variants) * (len(images) + sanity_images), desc=f"library_quality {label}".strip(),
+    sanity_images = min(config.library_sanity_images if sanity_images is None else sanity_images, len(images))
+    explained = [explained_images(v, len(images), default_images) for v in variants]
+    with tqdm(total=sum(explained) + len(variants) * sanity_images, desc=f"library_quality {label}".strip(),
               unit="map", disable=not progress, file=sys.stderr, mininterval=5) as bar:
-        for variant in variants:
+        for variant, n_explained in zip(variants, explained):
             start = time.perf_counter()
-            result = run_variant(variant, model, counted, read_count, images, targets, masks, config, bar)
+            result = run_variant(variant, model, counted, read_count, images, targets, masks, config, bar,
+                                 explained=n_explained, sanity_images=sanity_images)
             rows.append({"method": variant.method, "variant": variant.variant, "explainer": variant.explainer,
                          "library": variant.library, "adapter": variant.adapter, "settings": variant.options,
                          "why": variant.why, **result, "wall_seconds": time.perf_counter() - start})
-            s = rows[-1]["per_image"]
-            log(f"  {variant.method} / {variant.variant} ({variant.explainer}): "
+            s = {k: stats._clean(v) for k, v in rows[-1]["per_image"].items()}
+            log(f"  {variant.method} / {variant.variant} ({variant.explainer}), {n_explained} images: "
                 f"del {np.mean(s['deletion_auc']):.3f}, ins {np.mean(s['insertion_auc']):.3f}, "
                 f"{np.mean(s['seconds']):.2f} s, {np.mean(s['model_evaluations']):.0f} evaluations")
         for i in range(sanity_images):
@@ -621,7 +641,8 @@ def benchmark_set(model, images: np.ndarray, targets: np.ndarray, masks: np.ndar
                 row["sanity_verdicts"].append(verdicts[k]["verdict"])
                 row["wall_seconds"] += (time.perf_counter() - start) / len(rows)
             bar.update(len(rows))
-    for row in rows:
+    for row, n_explained in zip(rows, explained):
+        row["images_explained"] = n_explained
         row["wall_seconds_per_image"] = row.pop("wall_seconds") / len(images)
         row["summary"] = summarise(row["per_image"], config.library_resamples)
     for row in rows:
@@ -631,7 +652,7 @@ def benchmark_set(model, images: np.ndarray, targets: np.ndarray, masks: np.ndar
     block = {"images": len(images), "targets": [int(t) for t in targets], "rows": rows,
              "rankings": rankings(rows, config)}
     if masks is not None:
-        share = [float(np.mean(m)) for m in masks]
+        share = [float(np.mean(m)) for m in masks if m is not None]
         block["mask_share"] = stats.bootstrap_mean(share, resamples=config.library_resamples)
     return block
 
@@ -701,10 +722,16 @@ def _photo_set(config, lite0):
         data = datasets.load(config.data, limit=config.data_limit)
         targets = data.targets if data.targets is not None else base.predict(lite0, data.images).argmax(axis=1)
         return data.images, targets, data.masks, data.names, data.note
+    from .quality import photo_masks
+
     names = list(sample_images())[: config.library_photos]
     images = np.stack([load_image(sample_images()[n]) for n in names])
-    return (images, base.predict(lite0, images).argmax(axis=1), None, names,
-            "bundled photos, each explained for its top-1 class (no object boxes: no pointing game)")
+    targets = base.predict(lite0, images).argmax(axis=1)
+    masks = photo_masks(names, targets, int(images.shape[1]))
+    boxed = sum(m is not None for m in masks)
+    return (images, targets, masks, names,
+            f"bundled photos, each explained for its top-1 class; pointing game and relevance mass on the {boxed} "
+            "whose top-1 class has an object box (data/images/boxes.csv)")
 
 
 def run_library_quality(config, out_dir=None, log=print, previous: dict | None = None) -> dict:
@@ -734,7 +761,8 @@ def run_library_quality(config, out_dir=None, log=print, previous: dict | None =
         twin_photos = np.stack([load_image(sample_images()[n]) for n in TWIN_CHECK_PHOTOS])
         twin = check_random_twin("efficientnet_lite0", twin_photos, log=log)
         block = benchmark_set(lite0, images, targets, masks, config, sanity_model="efficientnet_lite0", log=log,
-                              progress=progress, label="efficientnet_lite0")
+                              progress=progress, label="efficientnet_lite0",
+                              default_images=config.library_default_photos, sanity_images=config.library_sanity_photos)
         models["efficientnet_lite0"] = {**block, "names": list(names), "note": note, "random_twin": twin}
         if masks is not None:
             models["efficientnet_lite0"]["sample_size"] = pointing_game_sample_sizes(block)
@@ -752,7 +780,7 @@ def run_library_quality(config, out_dir=None, log=print, previous: dict | None =
             log(f" {name}")
             twin = check_random_twin(model, cue.images, log=log)
             block = benchmark_set(model, cue.images, cue.labels, cue.masks, config, log=log, progress=progress,
-                                  label=name)
+                                  label=name, default_images=config.library_default_cue_images)
             models[name] = {**block, "random_twin": twin, "sample_size": pointing_game_sample_sizes(block),
                             "note": "explained for the true class; pointing game and relevance mass against the "
                                     "planted cue's mask"}

@@ -21,7 +21,7 @@ from typing import Mapping
 
 import numpy as np
 
-from utils.data import load_image, sample_images
+from utils.data import load_image, object_boxes, object_mask, sample_images
 from utils.evaluation import metrics
 from utils.explain import METHODS, base, count_model_calls
 from utils.explain.gradients import DEFAULT_SMOOTHGRAD_SAMPLES
@@ -292,6 +292,17 @@ def _store_maps(block: dict, out_dir: Path, key: str) -> None:
     block["maps_file"] = f"maps_{key}.npz"
 
 
+def photo_masks(names, targets, size: int = 224) -> list[np.ndarray | None]:
+    """The pointing game's ground truth on bundled photos: each photo's object mask for the class it is explained
+    for (``data/images/boxes.csv``, :func:`utils.data.object_mask`), or None when the photo has no box of that
+    class (the model's top-1 class is not a boxed object), so that photo gets no pointing game."""
+    masks = []
+    for name, target in zip(names, targets):
+        file = sample_images()[name]
+        masks.append(object_mask(file, size, int(target)) if object_boxes(file, int(target)) else None)
+    return masks
+
+
 def photo_benchmark(config, out_dir: Path, log=print, client=None) -> dict:
     """The ImageNet model on the first ``config.photos`` bundled photos (each explained for its top-1 class);
     the per-image work on ``client``'s Dask workers when given (:func:`benchmark_model`)."""
@@ -304,11 +315,16 @@ def photo_benchmark(config, out_dir: Path, log=print, client=None) -> dict:
     targets = base.predict(model, images).argmax(axis=1)
     twin_photos = np.stack([load_image(sample_images()[n]) for n in TWIN_CHECK_PHOTOS])
     twin = check_random_twin("efficientnet_lite0", twin_photos, log=log)
-    block = benchmark_model(model, images, targets, config, sanity_model="efficientnet_lite0", log=log,
+    masks = photo_masks(chosen, targets, int(images.shape[1]))
+    block = benchmark_model(model, images, targets, config, masks=masks, sanity_model="efficientnet_lite0", log=log,
                             client=client, model_name="efficientnet_lite0")
     block["random_twin"] = {**twin, "photos": list(TWIN_CHECK_PHOTOS)}
+    boxed = [name for name, mask in zip(chosen, masks) if mask is not None]
     block.update({"images": len(chosen), "photos": chosen, "targets": [int(t) for t in targets],
-                  "note": "each photo explained for its top-1 class; sanity check and stability on the first photo"})
+                  "boxed_photos": boxed,
+                  "note": "each photo explained for its top-1 class; pointing game and relevance mass against the "
+                          "object boxes of that class (data/images/boxes.csv) on the photos that have one; sanity "
+                          "check and stability on the first photo"})
     _store_maps(block, out_dir, "efficientnet_lite0")
     return block
 

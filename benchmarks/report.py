@@ -204,12 +204,14 @@ def _library_lines(block: dict) -> list[str]:
         if model.get("mask_share"):
             lines += [f"Ground-truth share of the image (the pointing game's chance level): "
                       f"{_interval(model['mask_share'])}.", ""]
-        head = ["method", "variant", "explainer"] + [title for _, title in LIBRARY_COLUMNS] + ["vs ours (del / ins)"]
+        head = (["method", "variant", "explainer", "images"] + [title for _, title in LIBRARY_COLUMNS]
+                + ["vs ours (del / ins)"])
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for row in model["rows"]:
             vs = row.get("vs_ours", {})
             verdicts = " / ".join(vs[k]["verdict"] if k in vs else "-" for k in ("deletion_auc", "insertion_auc"))
-            cells = [row["method"], row["variant"], f"{row['explainer']} ({row['library']})"]
+            cells = [row["method"], row["variant"], f"{row['explainer']} ({row['library']})",
+                     str(row.get("images_explained", model["images"]))]
             cells += [_interval(row["summary"].get(key)) for key, _ in LIBRARY_COLUMNS]
             cells.append(verdicts if row["variant"] != "ours" else "")
             lines.append("| " + " | ".join(cells) + " |")

@@ -13,6 +13,7 @@ from benchmarks import config as configs
 from benchmarks import datasets
 from benchmarks import library_quality as lq
 from benchmarks import statistics as st
+from benchmarks.quality import photo_masks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -292,7 +293,12 @@ def test_tiny_part_on_photos_and_cue_images_records_sample_size_and_settings(bun
         assert all(v is not None for v in ours["per_image"]["pointing_game"])
         assert cue["random_twin"]["usable"]
     lite0 = block["models"]["efficientnet_lite0"]
-    assert all(v is None for r in lite0["rows"] for v in r["per_image"]["pointing_game"])  # no boxes yet
+    boxed = [m is not None for m in photo_masks(lite0["names"], lite0["targets"])]
+    for row in lite0["rows"]:  # the pointing game exactly on the photos whose top-1 class has an object box
+        explained = [i < row["images_explained"] for i in range(lite0["images"])]
+        assert [v is not None for v in row["per_image"]["pointing_game"]] == [
+            b and e for b, e in zip(boxed, explained)]
+    assert any(boxed) and lite0["mask_share"]["n"] == sum(boxed)
     assert "estimated" in result.stdout and block["seconds"] > 0
 
 
@@ -346,3 +352,20 @@ def test_the_lime_adapter_speaks_our_baseline_vocabulary(cnn):
     unbudgeted = dataclasses.replace(lq.ADAPTERS["tf_keras_vis_scorecam"], ours="grad_cam")
     with pytest.raises(ValueError, match="our method has none"):
         lq.ours_settings(unbudgeted, configs.FULL)
+
+
+def test_photo_masks_give_the_object_box_of_the_explained_class_or_none():
+    from utils.data import object_boxes, object_mask, sample_images
+
+    box = object_boxes(sample_images()["zebra"])[0]
+    masks = photo_masks(["zebra", "zebra"], [box.class_index, 0])
+    assert np.array_equal(masks[0], object_mask(sample_images()["zebra"], 224, box.class_index))
+    assert masks[0].any() and masks[1] is None  # no box of class 0 (tench) on the zebra photo
+
+
+def test_library_defaults_can_be_capped_to_the_first_images_and_others_are_not():
+    variants = {v.variant: v for v in lq.build_variants(configs.tiny())}
+    assert lq.explained_images(variants["default"], 10, 4) == 4
+    assert lq.explained_images(variants["default"], 3, 4) == 3
+    assert lq.explained_images(variants["default"], 10, None) == 10
+    assert lq.explained_images(variants["matched"], 10, 4) == 10 and lq.explained_images(variants["ours"], 10, 4) == 10

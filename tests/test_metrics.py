@@ -175,6 +175,15 @@ def test_prediction_gaps_favour_the_exact_attribution(linear, image):
     assert gaps["pgi"] > gaps["pgu"] > 0
 
 
+def test_prediction_gaps_rank_pixels_by_magnitude_so_the_sign_of_the_map_does_not_matter(linear, image):
+    model, w = linear
+    signed = (w * image).sum(-1)
+    assert (signed < 0).any() and (signed > 0).any()
+    flipped = metrics.prediction_gaps(model, image, -signed, 0, fraction=0.2, noise_std=40.0)
+    assert metrics.prediction_gaps(model, image, signed, 0, fraction=0.2, noise_std=40.0) == flipped
+    assert flipped == metrics.prediction_gaps(model, image, np.abs(signed), 0, fraction=0.2, noise_std=40.0)
+
+
 def test_ig_completeness_on_linear_model(linear, image):
     model, w = linear
     exact = w * image  # IG with a black baseline is exact for a linear logit

@@ -198,8 +198,10 @@ def prediction_gaps(model: keras.Model, image: np.ndarray, saliency: np.ndarray,
                     output: str = "probability", seed: int | None = 0, batch_size: int = 32) -> dict:
     """PGI and PGU (OpenXAI, Agarwal et al., 2022): the mean absolute change of the target's probability
     (``output``) when Gaussian noise (``noise_std`` in pixel units) perturbs the top ``fraction`` of pixels by
-    the map (PGI, prediction gap on important features: higher is better) or the bottom ``fraction`` (PGU, on
-    unimportant features: lower is better), averaged over ``num_samples`` noise draws (a whole number >= 1)."""
+    the map's magnitude |map| (PGI, prediction gap on important features: higher is better) or the bottom
+    ``fraction`` (PGU, on unimportant features: lower is better), averaged over ``num_samples`` noise draws (a
+    whole number >= 1). Ranking by magnitude, as OpenXAI does, keeps strong evidence against the class among the
+    important pixels: a signed ranking would call it the least important."""
     image = check_image(model, image)
     target = check_target(model, target)
     check_output(output)
@@ -208,7 +210,7 @@ def prediction_gaps(model: keras.Model, image: np.ndarray, saliency: np.ndarray,
     noise_std = _check_std("noise_std", noise_std)
     num_samples = check_count("num_samples", num_samples)
     batch_size = check_count("batch_size", batch_size)
-    order = pixel_order(saliency, seed)
+    order = pixel_order(np.abs(saliency), seed)
     k = max(1, int(round(fraction * order.size)))
     rng = np.random.default_rng(seed)
     noise = rng.normal(0.0, noise_std, (num_samples, *image.shape)).astype(np.float32)
