@@ -80,10 +80,10 @@ FULL = Config(name="full", photos=3, cue_images=9, repeats=3, perturbation_sampl
               ig_samples=64, quality_samples=300)
 QUICK = Config(name="quick", photos=1, cue_images=2, repeats=1, perturbation_samples=64, score_cam_maps=32,
                ig_samples=16, lime_library_batches=(10, 256), shap_evals=64, metric_steps=8, quality_samples=32,
-               ig_max_samples=128, smoothgrad_samples=25,
+               ig_max_samples=128, smoothgrad_samples=25, methods=("grad_cam", "lime", "rise", "saliency"),
                sanity_stages=1, stability_repeats=2, throughput_batches=(1, 16, 32), agreement_photos=1,
                agreement_masks=128, agreement_scores=("probability",), smoothgrad_budgets=(25, 50),
-               library_models=("cue_resnet",), library_photos=1, library_cue_images=3, library_samples=32,
+               library_models=("cue_resnet",), library_photos=1, library_cue_images=2, library_samples=32,
                library_gradient_samples=8,
                library_smoothgrad_samples=4, library_score_cam_maps=16, library_default_budget_cap=32,
                library_mufidelity_samples=8, library_pgi_samples=2, library_sanity_images=1, library_resamples=500,
