@@ -79,7 +79,8 @@ class Config:
 FULL = Config(name="full", photos=3, cue_images=9, repeats=3, perturbation_samples=1000, score_cam_maps=1280,
               ig_samples=64, quality_samples=300)
 QUICK = Config(name="quick", photos=1, cue_images=2, repeats=1, perturbation_samples=64, score_cam_maps=32,
-               ig_samples=16, lime_library_batches=(10, 256), shap_evals=64, metric_steps=8, quality_samples=32,
+               ig_samples=16, lime_library_batches=(256,), target_groups=("perturbation", "grad_cam"),
+               shap_evals=64, metric_steps=8, quality_samples=32,
                ig_max_samples=128, smoothgrad_samples=25, methods=("grad_cam", "lime", "rise", "saliency"),
                sanity_stages=1, stability_repeats=2, throughput_batches=(1, 16, 32), agreement_photos=1,
                agreement_masks=128, agreement_scores=("probability",), smoothgrad_budgets=(25, 50),
