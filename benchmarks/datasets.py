@@ -63,28 +63,12 @@ def check_present(name: str, dest: Path | None = None) -> Path:
     return folder
 
 
-def crop_geometry(width: int, height: int, size: int = 224) -> tuple[int, int, int, int]:
-    """(resized width, resized height, left, top) of :func:`utils.data.resize_and_crop` for an image of
-    ``width`` x ``height``: the short side resized to size * 256 / 224, then the centre ``size`` crop."""
-    resize_to = int(round(size * 256 / 224))
-    scale = resize_to / min(height, width)
-    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-    return new_w, new_h, (new_w - size) // 2, (new_h - size) // 2
+def coco_mask(boxes, width: int, height: int, size: int = 224) -> np.ndarray:
+    """(size, size) bool mask of the union of COCO boxes ``[x, y, w, h]`` (pixels of the original image) on the
+    pixels :func:`utils.data.load_image` produces (:func:`utils.data.box_mask`, the bundled photos' rule)."""
+    from utils.data import box_mask
 
-
-def box_mask(boxes, width: int, height: int, size: int = 224) -> np.ndarray:
-    """(size, size) bool mask of the union of COCO boxes ``[x, y, w, h]`` (pixels of the original image),
-    after the resize and centre crop of :func:`utils.data.load_image`: a crop pixel is in the mask when its
-    centre, mapped back to the original image, lies inside a box."""
-    new_w, new_h, left, top = crop_geometry(width, height, size)
-    xs = (np.arange(size) + left + 0.5) * width / new_w
-    ys = (np.arange(size) + top + 0.5) * height / new_h
-    mask = np.zeros((size, size), bool)
-    for x, y, w, h in boxes:
-        inside_x = (xs >= x) & (xs < x + w)
-        inside_y = (ys >= y) & (ys < y + h)
-        mask |= inside_y[:, None] & inside_x[None, :]
-    return mask
+    return np.logical_or.reduce([box_mask((x, y, x + w, y + h), (width, height), size) for x, y, w, h in boxes])
 
 
 def load_imagenette(folder: Path, limit: int | None = None, size: int = 224) -> ImageSet:
@@ -118,7 +102,7 @@ def load_coco_sample(folder: Path, limit: int | None = None, size: int = 224) ->
     if not entries:
         raise MissingData(f"no annotated images in {folder}: run ./get_dataset.sh coco-sample --force")
     images = np.stack([load_image(folder / im["file_name"], size=size) for im in entries])
-    masks = np.stack([box_mask(boxes[im["id"]], im["width"], im["height"], size) for im in entries])
+    masks = np.stack([coco_mask(boxes[im["id"]], im["width"], im["height"], size) for im in entries])
     return ImageSet("coco-sample", [im["file_name"] for im in entries], images, None, masks,
                     "COCO val2017 sample, each image explained for the model's top-1 class; pointing game and "
                     "relevance mass against the union of its object boxes (chance level = the boxes' share)")

@@ -237,3 +237,45 @@ def test_the_report_renders_the_committed_results(tmp_path):
     text = report.write_markdown(data, tmp_path).read_text()
     assert f"RISE at {data['parts']['agreement']['rise']['num_samples']} masks" in text
     assert f"at most {data['config']['ig_max_samples']}): steps per image" in text
+
+
+QUICK_SECONDS_QUIET = 180  # --quick's budget on a quiet 2-core machine (README, benchmarks/config.py)
+QUICK_SECONDS_BOUND = 2 * QUICK_SECONDS_QUIET  # what this test allows on a shared or slower machine
+
+
+def test_the_quick_run_runs_every_part_in_its_budget(tmp_path):
+    """``python -m benchmarks --quick``, as CI would run it: every part, in at most twice its three minutes."""
+    out = tmp_path / "quick"
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)], capture_output=True,
+                            text=True, cwd=ROOT, timeout=3 * QUICK_SECONDS_BOUND)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads((out / "results.json").read_text())
+    assert data["config"]["name"] == "quick" and set(data["parts"]) == set(config.PARTS)
+    assert data["run"]["wall_seconds"] < QUICK_SECONDS_BOUND, data["run"]
+    from benchmarks.library_quality import ADAPTERS
+
+    rows = data["parts"]["library_quality"]["models"]["cue_resnet"]["rows"]
+    assert {r["adapter"] for r in rows if r["adapter"]} == set(ADAPTERS)  # every library call runs, if briefly
+
+
+def test_committed_library_quality_covers_every_adapter_on_the_full_image_sets():
+    """The committed library_quality part: every adapter at both settings next to ours, on all 25 bundled photos
+    (pointing game on the boxed ones) and the pilot-sized planted-cue set, with intervals and ranking verdicts."""
+    from benchmarks import library_quality, statistics
+
+    data = json.loads((ROOT / "benchmarks" / "results" / "results.json").read_text())
+    block = data["parts"]["library_quality"]
+    full = config.FULL
+    for name, images in (("efficientnet_lite0", full.library_photos), ("cue_resnet", full.library_cue_images)):
+        model = block["models"][name]
+        assert model["images"] == images, name
+        pairs = {(r["adapter"], r["variant"]) for r in model["rows"] if r["variant"] != "ours"}
+        assert pairs == {(a, v) for a in library_quality.ADAPTERS for v in ("default", "matched")}, name
+        for row in model["rows"]:
+            summary = row["summary"]["deletion_auc"]
+            assert summary["n"] == row["images_explained"] and summary["low"] <= summary["mean"] <= summary["high"]
+        verdicts = {c["verdict"] for c in model["rankings"]}
+        assert model["rankings"] and verdicts <= {statistics.REPRODUCED, statistics.NOT_REPRODUCED,
+                                                  statistics.NOT_RESOLVED}, name
+    assert block["models"]["efficientnet_lite0"]["mask_share"]["n"] >= 10  # photos with a box of their top-1 class
+    assert block["models"]["cue_resnet"]["sample_size"]["images"] == full.library_cue_images

@@ -171,14 +171,15 @@ def test_benchmark_set_scores_rows_with_intervals_rankings_and_sample_size(cnn):
     assert size["pilot"] is None or size["pilot"]["n_wilcoxon"] >= 1
 
 
-def test_box_mask_follows_the_resize_and_centre_crop():
+def test_coco_mask_follows_the_resize_and_centre_crop():
     # a 640 x 480 image: short side 480 -> 256, width 640 -> 341, crop 224 from left 58, top 16
-    assert datasets.crop_geometry(640, 480) == (341, 256, 58, 16)
-    mask = datasets.box_mask([[0, 0, 320, 480]], 640, 480)  # the left half of the image
+    mask = datasets.coco_mask([[0, 0, 320, 480]], 640, 480)  # the left half of the image
     columns = np.flatnonzero(mask.any(axis=0))
     assert columns[0] == 0 and abs(columns[-1] - (341 // 2 - 58)) <= 1 and mask[:, columns].all()
-    assert not datasets.box_mask([[600, 0, 40, 40]], 640, 480).any()  # cut off by the crop
-
+    assert not datasets.coco_mask([[600, 0, 40, 40]], 640, 480).any()  # cut off by the crop
+    two = datasets.coco_mask([[150, 100, 100, 100], [400, 300, 100, 100]], 640, 480)
+    one, other = (datasets.coco_mask([box], 640, 480) for box in ([150, 100, 100, 100], [400, 300, 100, 100]))
+    assert (two == (one | other)).all() and one.any() and other.any()
 
 def _make_imagenette(root: Path, photos=("coffee", "chelsea")) -> None:
     from utils.data import sample_images
