@@ -250,6 +250,23 @@ def test_model_randomisation_check_on_tiny_cnn(cnn, image):
     np.testing.assert_allclose(_saliency(cnn, image, 0), result["maps"][0], rtol=1e-5)
 
 
+def test_repeated_randomisation_checks_reuse_the_copy_but_start_from_the_current_weights(cnn, image):
+    """A second check (reusing the first's copy and twin) gives the same maps, and one run after the model's
+    weights changed sees the new weights, not the first check's randomised or stale ones."""
+    first = metrics.model_randomisation_check(_saliency, cnn, image, 0, stages=3)
+    again = metrics.model_randomisation_check(_saliency, cnn, image, 0, stages=3)
+    np.testing.assert_array_equal(first["maps"], again["maps"])
+    original = cnn.get_weights()
+    try:
+        cnn.set_weights([w * 0.5 for w in original])
+        halved = metrics.model_randomisation_check(_saliency, cnn, image, 0, stages=3)
+        np.testing.assert_allclose(halved["maps"][0], _saliency(cnn, image, 0), rtol=1e-5)
+        assert not np.allclose(halved["maps"][0], first["maps"][0])
+        np.testing.assert_allclose(halved["maps"][-1], first["maps"][-1], rtol=1e-5)  # the same twin
+    finally:
+        cnn.set_weights(original)
+
+
 def test_map_similarity_of_identical_maps():
     a = np.random.default_rng(0).random((SIZE, SIZE))
     sim = metrics.map_similarity(a, a)

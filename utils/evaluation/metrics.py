@@ -27,6 +27,7 @@ explainer takes the explainer's own options as one dict, ``options``, so they ne
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable, Mapping, Sequence
 
 import keras
@@ -584,9 +585,9 @@ def variance_scaling_init(model: keras.Model, seed: int = 0) -> keras.Model:
     return model
 
 
-def _private_copy(model: keras.Model | str, seed: int = 0) -> tuple[keras.Model, keras.Model]:
-    """A private copy of ``model`` (a zoo name or a Keras model) and a random twin whose weights come from
-    :func:`variance_scaling_init` (same architecture, activations at their usual scale)."""
+def _build_copy(model: keras.Model | str, seed: int = 0) -> tuple[keras.Model, keras.Model]:
+    """A new private copy of ``model`` (a zoo name or a Keras model) and a new random twin whose weights come
+    from :func:`variance_scaling_init` (same architecture, activations at their usual scale)."""
     if isinstance(model, str):
         from utils.models import load_model
         return load_model(model, fresh=True), variance_scaling_init(load_model(model, pretrained=False), seed)
@@ -595,10 +596,36 @@ def _private_copy(model: keras.Model | str, seed: int = 0) -> tuple[keras.Model,
     return copy, variance_scaling_init(keras.models.clone_model(model), seed)
 
 
+# Copies and twins built by earlier checks in this process, reused: building Lite0 and its twin costs seconds
+# per check, and a reused copy keeps its compiled functions. Before every use the copy gets back the weights
+# read from disk (a zoo name) or the model's current weights (a Keras model); the twin is only ever read.
+_COPIES: dict[tuple, tuple] = {}
+_MAX_COPIES = 4  # the most recently built are kept (a cue model's pair is small, Lite0's about 40 MB)
+
+
+def _private_copy(model: keras.Model | str, seed: int = 0) -> tuple[keras.Model, keras.Model]:
+    """A private copy of ``model`` holding its trained weights, and its random twin (:func:`_build_copy`),
+    built once per model and seed in a process and restored before each use (see :data:`_COPIES`)."""
+    named = isinstance(model, str)
+    key = (model if named else id(model), int(seed))
+    cached = _COPIES.get(key)
+    if cached is None or (not named and cached[3]() is not model):  # a Keras model's id may be reused
+        copy, twin = _build_copy(model, seed)
+        _COPIES.pop(key, None)
+        while len(_COPIES) >= _MAX_COPIES:
+            _COPIES.pop(next(iter(_COPIES)))
+        alive = (lambda: model) if named else weakref.ref(model)
+        _COPIES[key] = cached = (copy, copy.get_weights() if named else None, twin, alive)
+    copy, pristine, twin, _ = cached
+    copy.set_weights(pristine if named else model.get_weights())
+    return copy, twin
+
+
 def random_twin(model: keras.Model | str, seed: int = 0) -> keras.Model:
     """The fully randomised model of the sanity check: ``model``'s architecture with the weights of
-    :func:`variance_scaling_init` (the last stage of :func:`model_randomisation_check`)."""
-    return _private_copy(model, seed)[1]
+    :func:`variance_scaling_init` (the last stage of :func:`model_randomisation_check`); a new model each
+    call, the caller's to change."""
+    return _build_copy(model, seed)[1]
 
 
 def random_logit_spread(model: keras.Model | str, images: np.ndarray, seed: int = 0) -> dict:
