@@ -30,6 +30,7 @@ class Config:
     score_cam_maps: int         # maps (Score-CAM's num_samples) against tf-keras-vis Scorecam
     ig_samples: int             # m path intervals (num_samples) of Integrated Gradients in its target
     lime_library_batches: tuple[int, ...] = (10, 256)
+    cue_models: tuple[str, ...] = ("cue_resnet", "cue_mobilenet")  # the cue part's models, in this order
     shap_evals: int = 500       # shap Partition explainer max_evals
     metric_steps: int = 32      # deletion / insertion curve steps
     quality_samples: int = 500  # samples of sampling methods inside the quality benchmark
@@ -78,12 +79,12 @@ class Config:
 
 FULL = Config(name="full", photos=3, cue_images=9, repeats=3, perturbation_samples=1000, score_cam_maps=1280,
               ig_samples=64, quality_samples=300)
-QUICK = Config(name="quick", photos=1, cue_images=2, repeats=1, perturbation_samples=64, score_cam_maps=32,
+QUICK = Config(name="quick", photos=1, cue_images=2, repeats=1, perturbation_samples=32, score_cam_maps=32,
                ig_samples=16, lime_library_batches=(256,), target_groups=("perturbation", "grad_cam"),
-               shap_evals=64, metric_steps=8, quality_samples=32,
-               ig_max_samples=128, smoothgrad_samples=25, methods=("grad_cam", "lime", "rise", "saliency"),
-               sanity_stages=1, stability_repeats=2, throughput_batches=(1, 16, 32), agreement_photos=1,
-               agreement_masks=128, agreement_scores=("probability",), smoothgrad_budgets=(25, 50),
+               shap_evals=32, metric_steps=8, quality_samples=32, cue_models=("cue_resnet",),
+               ig_max_samples=128, smoothgrad_samples=25, methods=("grad_cam", "lime", "saliency"),
+               sanity_stages=1, stability_repeats=2, throughput_batches=(1, 16), agreement_photos=1,
+               agreement_masks=64, agreement_scores=("probability",), smoothgrad_budgets=(10, 20),
                library_models=("cue_resnet",), library_photos=1, library_cue_images=2, library_samples=32,
                library_gradient_samples=8,
                library_smoothgrad_samples=4, library_score_cam_maps=16, library_default_budget_cap=32,

@@ -689,9 +689,10 @@ def adapter_table(config) -> dict:
             for key, a in selected_adapters(config).items()}
 
 
-# Seconds per image for all rows when no earlier run of the same sizes is recorded: rough figures for the
-# full sizes on a 2-core machine (Lite0 at 224 px; the cue models at 64 px), refined by any recorded run.
-ROUGH_SECONDS_PER_IMAGE = {"efficientnet_lite0": 120.0, "cue": 15.0}
+# Seconds per image for all rows when no earlier run of the same sizes is recorded: the full sizes' figures of
+# the run committed in benchmarks/results (2 cores; Lite0 at 224 px, defaults on 4 of 25 photos; the cue model
+# at 64 px, defaults on 40 of 213 images), refined by any recorded run.
+ROUGH_SECONDS_PER_IMAGE = {"efficientnet_lite0": 85.0, "cue": 7.0}
 
 
 def _per_image_seconds(block: dict) -> float:

@@ -35,7 +35,6 @@ IG_TOLERANCE = 0.05
 IG_START_SAMPLES = 32
 IG_MAX_SAMPLES = 1024  # the full configuration's bound (benchmarks.config: ig_max_samples)
 TWIN_CHECK_PHOTOS = ("coffee", "chelsea", "zebra", "fire_engine")  # the random twin's logits are checked on these
-CUE_MODELS = ("cue_resnet", "cue_mobilenet")  # the cue part's models, in this order
 
 
 def ig_to_completeness(model, image: np.ndarray, target: int, *, tolerance: float = IG_TOLERANCE,
@@ -337,7 +336,7 @@ def cue_benchmark(config, out_dir: Path, log=print, client=None) -> dict:
 
     data = make_cue_images(config.cue_images, seed=training_record()["test_seed"])
     out = {}
-    for name in CUE_MODELS:
+    for name in config.cue_models:
         try:
             model = load_model(name)
         except (OSError, ValueError, RuntimeError) as err:

@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks import config, report
 from benchmarks.targets import _target
+from utils.explain import METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +40,7 @@ def test_tiny_run_writes_json_markdown_plots_and_maps(tiny_run):
     for t in data["parts"]["targets"]["targets"]:
         assert t["status"] in ("MET", "MISSED") and t["ratio"] > 0
         assert ("why" in t) == (t["status"] == "MISSED")
+        assert t["method"] in METHODS and t["target"].startswith(t["method"])  # readers use the field, not the text
     markdown = (tiny_run / "results.md").read_text()
     assert "## Targets" in markdown and "grad_cam <= 1.5 x one forward+backward" in markdown
     assert (tiny_run / "throughput.png").exists() and (tiny_run / "targets.png").exists()
@@ -82,7 +84,6 @@ def test_smoothgrad_by_budget_equals_separate_runs():
     import numpy as np
 
     from benchmarks.agreement import rise_normalisations, smoothgrad_by_budget
-    from utils.explain import METHODS
     from utils.explain.gradients import smoothgrad
 
     model = _small_cnn()
@@ -182,19 +183,28 @@ def test_a_second_run_of_one_part_keeps_the_others(tiny_run):
     assert after["parts"]["photos"] == before["parts"]["photos"]
 
 
+def test_recorded_times_are_scaled_by_the_ratio_of_machine_speeds():
+    from benchmarks.run import recorded_speed, slowdown
+
+    full = {"parts": {"throughput": {"throughput": {"16": {"forward_backward_images_per_s": 36.0}}}}}
+    assert recorded_speed(full) == 36.0 and recorded_speed({"speed": 12.0, **full}) == 12.0
+    assert recorded_speed({"parts": {}}) is None
+    assert slowdown(36.0, 18.0) == 2.0 and slowdown(None, 18.0) == slowdown(36.0, None) == 1.0
+
+
 def test_target_verdicts_and_unknown_part():
-    assert _target("t", 1.0, 1.1, "at_most", {})["status"] == "MET"
-    missed = _target("t", 2.2, 1.1, "at_most", {}, "because")
+    assert _target("lime", "t", 1.0, 1.1, "at_most", {})["status"] == "MET"
+    missed = _target("lime", "t", 2.2, 1.1, "at_most", {}, "because")
     assert missed["status"] == "MISSED" and missed["missed_by"] == "100% over the bound" and missed["why"] == "because"
-    assert _target("t", 6.0, 5.0, "at_least", {})["status"] == "MET"
-    assert _target("t", 2.5, 5.0, "at_least", {}, "x")["missed_by"] == "50% short of the bound"
+    assert _target("lime", "t", 6.0, 5.0, "at_least", {})["status"] == "MET"
+    assert _target("lime", "t", 2.5, 5.0, "at_least", {}, "x")["missed_by"] == "50% short of the bound"
     result = subprocess.run([sys.executable, "-m", "benchmarks", "--parts", "nope"], capture_output=True, text=True,
                             cwd=ROOT, timeout=60)
     assert result.returncode == 2 and "unknown part" in result.stderr
 
 
 def test_configs_are_ordered():
-    assert config.tiny().perturbation_samples < config.QUICK.perturbation_samples < config.FULL.perturbation_samples
+    assert config.tiny().perturbation_samples <= config.QUICK.perturbation_samples < config.FULL.perturbation_samples
     assert report.load_results(Path("/nonexistent")) == {"parts": {}}
 
 

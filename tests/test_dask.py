@@ -192,11 +192,11 @@ def one_cue_model(monkeypatch):
     """The tiny benchmark configuration on one cue model (cue_resnet, the cheap one), 3 images, BENCH_METHODS."""
     from dataclasses import replace
 
-    from benchmarks import config, quality
+    from benchmarks import config
 
     tiny = config.tiny
-    monkeypatch.setattr(quality, "CUE_MODELS", ("cue_resnet",))
-    monkeypatch.setattr(config, "tiny", lambda: replace(tiny(), methods=BENCH_METHODS, cue_images=3))
+    monkeypatch.setattr(config, "tiny", lambda: replace(tiny(), methods=BENCH_METHODS, cue_images=3,
+                                                        cue_models=("cue_resnet",)))
 
 
 def test_benchmark_cue_part_on_two_workers_gives_the_in_process_results(one_cue_model, tmp_path):

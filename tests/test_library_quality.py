@@ -259,9 +259,11 @@ def imagenette_run(tmp_path_factory):
 def test_data_run_prints_an_estimate_and_a_progress_bar_and_writes_the_table(imagenette_run):
     out, result = imagenette_run
     assert "imagenette: 2 images; parts library_quality; estimated" in result.stdout
+    assert "scaled to this machine's speed" in result.stdout  # recorded times differ by processor
     assert "library_quality efficientnet_lite0" in result.stderr and "map" in result.stderr  # tqdm's bar
     data = json.loads((out / "results.json").read_text())
     assert data["config"]["data"] == "imagenette" and set(data["parts"]) == {"library_quality"}
+    assert data["speed"] > 0  # the machine speed the next estimate on this folder is scaled from
     block = data["parts"]["library_quality"]
     lite0 = block["models"]["efficientnet_lite0"]
     assert set(block["models"]) == {"efficientnet_lite0"} and lite0["images"] == 2
