@@ -599,6 +599,8 @@ def _build_copy(model: keras.Model | str, seed: int = 0) -> tuple[keras.Model, k
 # Copies and twins built by earlier checks in this process, reused: building Lite0 and its twin costs seconds
 # per check, and a reused copy keeps its compiled functions. Before every use the copy gets back the weights
 # read from disk (a zoo name) or the model's current weights (a Keras model); the twin is only ever read.
+# Not for threads: two checks of one model at once would share its copy (the course runs them one after
+# another, and its Dask workers are processes, each with its own cache).
 _COPIES: dict[tuple, tuple] = {}
 _MAX_COPIES = 4  # the most recently built are kept (a cue model's pair is small, Lite0's about 40 MB)
 
