@@ -114,6 +114,40 @@ def _run_lines(results: dict) -> list[str]:
     return lines
 
 
+def time_budget(results: dict) -> dict[str, Any]:
+    """Where a run's time went: the seconds of each part and, for library_quality, the seconds spent inside the
+    timed explanations (the per-image ``seconds`` of every row) against the rest of the part (scoring the maps,
+    one untimed warm-up call per row, the randomisation check, loading). The floor is what no trimming of the
+    metrics can remove: every other part plus library_quality's timed explanations."""
+    parts = {name: float(block["seconds"]) for name, block in results.get("parts", {}).items()
+             if isinstance(block, dict) and "seconds" in block}
+    explaining: dict[str, float] = {}
+    for model_name, model in results.get("parts", {}).get("library_quality", {}).get("models", {}).items():
+        explaining[model_name] = float(sum(s for row in model.get("rows", [])
+                                           for s in row["per_image"].get("seconds", []) if s is not None))
+    library = parts.get("library_quality")
+    total = sum(parts.values())
+    budget: dict[str, Any] = {"parts": parts, "total": total}
+    if library is not None:
+        inside = sum(explaining.values())
+        budget.update(explaining=explaining, library_rest=library - inside, floor=total - library + inside)
+    return budget
+
+
+def _time_budget_lines(results: dict) -> list[str]:
+    budget = time_budget(results)
+    if "floor" not in budget:
+        return []
+    per_model = ", ".join(f"{name} {seconds / 60:.1f} min" for name, seconds in budget["explaining"].items())
+    return ["## Where the time went", "",
+            f"library_quality spent {sum(budget['explaining'].values()) / 60:.1f} min inside the timed explanations "
+            f"({per_model}) and {budget['library_rest'] / 60:.1f} min on the rest (scoring every map, one untimed "
+            "warm-up call per row, the randomisation check, loading). The other parts took "
+            f"{(budget['total'] - budget['parts']['library_quality']) / 60:.1f} min. So at these sizes the run "
+            f"cannot take less than {budget['floor'] / 60:.1f} min on the machine that recorded it, however cheap the "
+            "metrics are made: only fewer images, smaller budgets or fewer rows would shorten it.", ""]
+
+
 def _agreement_lines(block: dict) -> list[str]:
     """Seed-to-seed agreement of RISE (two normalisations) and SmoothGrad (per budget)."""
     rise, smooth = block["rise"], block["smoothgrad"]
@@ -256,6 +290,7 @@ def write_markdown(results: dict, out_dir: Path) -> Path:
              f"Configuration: `{results.get('config', {}).get('name', '?')}`. Regenerate with `python -m benchmarks` "
              "(parts: `--parts " + ",".join(PARTS) + "`; `--quick` for the CI sizes).", ""]
     lines += _run_lines(results)
+    lines += _time_budget_lines(results)
     lines += ["Sanity verdict: the Spearman rank correlation of abs(map) between the original model and the fully "
               "randomised model (every weighted layer re-initialised, cascading from the logits down); a method "
               f"**passes** when it is below {SANITY_MAX_RANK_CORRELATION} "

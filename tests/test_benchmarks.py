@@ -249,6 +249,25 @@ def test_the_report_renders_the_committed_results(tmp_path):
     assert f"at most {data['config']['ig_max_samples']}): steps per image" in text
 
 
+
+def test_the_time_budget_splits_library_quality_into_explaining_and_the_rest():
+    """results.md's floor: every other part plus library_quality's timed explanations, which sum the rows'
+    per-image seconds; what is left of the part is scoring, warm-up calls and checks."""
+    data = json.loads((ROOT / "benchmarks" / "results" / "results.json").read_text())
+    budget = report.time_budget(data)
+    parts = data["parts"]
+    library = parts["library_quality"]["seconds"]
+    assert budget["total"] == pytest.approx(sum(p["seconds"] for p in parts.values()))
+    assert 0 < sum(budget["explaining"].values()) < library and budget["library_rest"] > 0
+    assert budget["floor"] == pytest.approx(budget["total"] - budget["library_rest"])
+    rows = parts["library_quality"]["models"]["efficientnet_lite0"]["rows"]
+    by_hand = sum(r["summary"]["seconds"]["mean"] * r["images_explained"] for r in rows)
+    assert budget["explaining"]["efficientnet_lite0"] == pytest.approx(by_hand, rel=1e-6)
+    committed = (ROOT / "benchmarks" / "results" / "results.md").read_text()
+    assert f"cannot take less than {budget['floor'] / 60:.1f} min" in committed
+    assert report.time_budget({"parts": {"throughput": {"seconds": 3.0}}}) == {"parts": {"throughput": 3.0},
+                                                                               "total": 3.0}
+
 QUICK_SECONDS_QUIET = 180  # --quick's budget on a quiet 2-core machine (README, benchmarks/config.py)
 QUICK_SECONDS_BOUND = 2 * QUICK_SECONDS_QUIET  # what this test allows on a shared or slower machine
 
