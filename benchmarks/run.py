@@ -83,11 +83,11 @@ ROUGH_PHOTO_SECONDS = 60.0  # seconds per image of the photos part when no run o
 
 def previous_record(part: str, config, out_dir) -> tuple[dict | None, float | None]:
     """The part's block from an earlier run of the same sizes (in ``out_dir``, else in the committed results) and
-    the speed of the machine that ran it (:func:`recorded_speed`); (None, None) when there is none."""
+    the speed of the machine that ran it (:func:`benchmarks.timing.recorded_speed`); (None, None) when there is none."""
     for folder in (Path(out_dir), report.RESULTS_DIR):
         results = report.load_results(folder)
         if results.get("config", {}).get("name") == config.name and part in results.get("parts", {}):
-            return results["parts"][part], recorded_speed(results)
+            return results["parts"][part], timing.recorded_speed(results)
     return None, None
 
 
@@ -96,40 +96,15 @@ def previous_part(part: str, config, out_dir) -> dict | None:
     return previous_record(part, config, out_dir)[0]
 
 
-SPEED_BATCH = 16  # images per batch of the speed probe that scales recorded times to this machine
-
-
-def machine_speed(model) -> float:
-    """This machine's compiled forward+backward images per second of ``model`` at :data:`SPEED_BATCH` images
-    (one warm-up and one timed batch: about 3 s for Lite0 on 2 cores). Processors differ by 2x or more on
-    the same code (AVX-512 or not), so a time recorded elsewhere is scaled by the ratio of the two speeds."""
-    entry = timing.throughput(model, (SPEED_BATCH,), repeats=1)[str(SPEED_BATCH)]
-    return float(entry["forward_backward_images_per_s"])
-
-
-def recorded_speed(results: dict) -> float | None:
-    """The :func:`machine_speed` of the machine that wrote ``results``: its ``speed`` entry (written by ``--data``
-    runs), else its throughput part at :data:`SPEED_BATCH`; None when it has neither."""
-    if results.get("speed"):
-        return float(results["speed"])
-    entry = results.get("parts", {}).get("throughput", {}).get("throughput", {}).get(str(SPEED_BATCH))
-    return float(entry["forward_backward_images_per_s"]) if entry else None
-
-
-def slowdown(recorded: float | None, here: float | None) -> float:
-    """How many times longer this machine takes than the recording one (1 when either speed is unknown)."""
-    return recorded / here if recorded and here else 1.0
-
-
 def photo_seconds_estimate(config, images: int, out_dir, speed: float | None = None) -> tuple[float, str]:
     """Seconds of the photos part on ``images`` images, from a recorded run of the same sizes if any, scaled to
-    a machine of ``speed`` (:func:`machine_speed`) when given."""
+    a machine of ``speed`` (:func:`benchmarks.timing.machine_speed`) when given."""
     block, recorded = previous_record("photos", config, out_dir)
     lite0 = (block or {}).get("models", {}).get("efficientnet_lite0", {})
     if block and block.get("seconds") and lite0.get("images"):
-        return images * block["seconds"] / lite0["images"] * slowdown(recorded, speed), "the recorded run"
-    committed = recorded_speed(report.load_results(report.RESULTS_DIR))
-    return images * ROUGH_PHOTO_SECONDS * slowdown(committed, speed), "a rough full-size figure"
+        return images * block["seconds"] / lite0["images"] * timing.slowdown(recorded, speed), "the recorded run"
+    committed = timing.recorded_speed(report.load_results(report.RESULTS_DIR))
+    return images * ROUGH_PHOTO_SECONDS * timing.slowdown(committed, speed), "a rough full-size figure"
 
 
 def photos_on_data(config, out_dir, log=print, client=None) -> dict:
@@ -186,7 +161,8 @@ RUNNERS = {"throughput": run_throughput, "targets": run_targets, "libraries": ru
 
 def estimate_data_run(parts, config, out_dir, speed: float | None = None) -> str:
     """One line, printed before a ``--data`` run starts: how many images and about how long on a machine of
-    ``speed`` (:func:`machine_speed`; recorded times are scaled by the ratio of the two machines' speeds)."""
+    ``speed`` (:func:`benchmarks.timing.machine_speed`; recorded times are scaled by the ratio of the two
+    machines' speeds)."""
     from . import datasets, library_quality
 
     n = datasets.count(config.data, config.data_limit)
@@ -197,9 +173,9 @@ def estimate_data_run(parts, config, out_dir, speed: float | None = None) -> str
     if "library_quality" in parts:
         block, recorded = previous_record("library_quality", config, out_dir)
         if block is None:
-            recorded = recorded_speed(report.load_results(report.RESULTS_DIR))
+            recorded = timing.recorded_speed(report.load_results(report.RESULTS_DIR))
         seconds, how = library_quality.estimate_seconds(config, {"efficientnet_lite0": n}, block)
-        total, sources = total + seconds * slowdown(recorded, speed), sources | {how}
+        total, sources = total + seconds * timing.slowdown(recorded, speed), sources | {how}
     scale = "" if speed is None else f", scaled to this machine's speed ({speed:.1f} images/s forward+backward)"
     return (f"{config.data}: {n} images; parts {', '.join(parts)}; estimated {total / 60:.0f} min on this machine "
             f"(from {' and '.join(sorted(sources))}{scale})")
@@ -251,7 +227,7 @@ def run_parts(parts, out_dir: Path, quick: bool = False, tiny: bool = False, dat
     config = configs.tiny() if tiny else configs.QUICK if quick else configs.FULL
     config = replace(config, data=data, data_limit=data_limit)
     base.SHOW_PROGRESS = False
-    speed = machine_speed(load_model()) if data else None  # scales the estimate; recorded with the results
+    speed = timing.machine_speed(load_model()) if data else None  # scales the estimate; recorded with the results
     if data:
         _log(estimate_data_run(parts, config, out_dir, speed))
     results = report.load_results(out_dir)

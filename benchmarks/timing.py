@@ -1,4 +1,5 @@
-"""Wall-clock timing that is fair on a busy 2-core CPU: warm-up first, then the median of repeats."""
+"""Wall-clock timing that is fair on a busy 2-core CPU (warm-up first, then the median of repeats), and the
+speed probe that scales a time recorded on one machine to another."""
 from __future__ import annotations
 
 import statistics
@@ -62,3 +63,28 @@ def throughput(model, batches=(1, 16, 32, 64), repeats: int = 3) -> dict[str, di
         out[str(b)] = {"forward_images_per_s": b / fwd, "forward_backward_images_per_s": b / both,
                        "forward_s": fwd, "forward_backward_s": both}
     return out
+
+
+SPEED_BATCH = 16  # images per batch of the speed probe that scales recorded times to this machine
+
+
+def machine_speed(model) -> float:
+    """This machine's compiled forward+backward images per second of ``model`` at :data:`SPEED_BATCH` images
+    (one warm-up and one timed batch: about 3 s for Lite0 on 2 cores). Processors differ by 2x or more on
+    the same code (AVX-512 or not), so a time recorded elsewhere is scaled by the ratio of the two speeds."""
+    entry = throughput(model, (SPEED_BATCH,), repeats=1)[str(SPEED_BATCH)]
+    return float(entry["forward_backward_images_per_s"])
+
+
+def recorded_speed(results: dict) -> float | None:
+    """The :func:`machine_speed` of the machine that wrote ``results``: its ``speed`` entry (written by ``--data``
+    runs), else its throughput part at :data:`SPEED_BATCH`; None when it has neither."""
+    if results.get("speed"):
+        return float(results["speed"])
+    entry = results.get("parts", {}).get("throughput", {}).get("throughput", {}).get(str(SPEED_BATCH))
+    return float(entry["forward_backward_images_per_s"]) if entry else None
+
+
+def slowdown(recorded: float | None, here: float | None) -> float:
+    """How many times longer this machine takes than the recording one (1 when either speed is unknown)."""
+    return recorded / here if recorded and here else 1.0

@@ -184,7 +184,7 @@ def test_a_second_run_of_one_part_keeps_the_others(tiny_run):
 
 
 def test_recorded_times_are_scaled_by_the_ratio_of_machine_speeds():
-    from benchmarks.run import recorded_speed, slowdown
+    from benchmarks.timing import recorded_speed, slowdown
 
     full = {"parts": {"throughput": {"throughput": {"16": {"forward_backward_images_per_s": 36.0}}}}}
     assert recorded_speed(full) == 36.0 and recorded_speed({"speed": 12.0, **full}) == 12.0
