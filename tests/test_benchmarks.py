@@ -249,7 +249,6 @@ def test_the_report_renders_the_committed_results(tmp_path):
     assert f"at most {data['config']['ig_max_samples']}): steps per image" in text
 
 
-
 def test_the_time_budget_splits_library_quality_into_explaining_and_the_rest():
     """results.md's floor: every other part plus library_quality's timed explanations, which sum the rows'
     per-image seconds; what is left of the part is scoring, warm-up calls and checks."""
